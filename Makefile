@@ -1,0 +1,43 @@
+# Two commands on a fresh clone: `make demo` and `make test` (each creates .venv when needed).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PERSONS ?= 2000
+SEED ?= 42
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: demo test test-fast ui install sample clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found (set PYTHON=python3.x, 3.11 or newer)"; exit 2; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+$(DAGSTER_HOME)/dagster.yaml: dagster_home/dagster.yaml
+	@mkdir -p $(DAGSTER_HOME)
+	cp dagster_home/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+sample: $(STAMP)
+	@if [ -z "$$(ls -A data/landing 2>/dev/null)" ]; then \
+		$(BIN)/customer-pipeline sample --persons $(PERSONS) --seed $(SEED) --out data/landing; \
+	else echo "data/landing already holds data: not generating sample data"; fi
+
+demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml sample
+	$(BIN)/customer-pipeline run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
+
+clean:
+	rm -rf data/landing data/warehouse.duckdb data/warehouse.duckdb.wal $(DAGSTER_HOME)

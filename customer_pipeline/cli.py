@@ -1,0 +1,146 @@
+"""`customer-pipeline`: generate sample data, or run the whole asset graph once in process."""
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+from pathlib import Path
+
+from customer_pipeline.settings import Settings
+
+
+class PreflightError(Exception):
+    """A setting points at something that is not there; the run cannot start."""
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from customer_pipeline.sample import generate
+
+    as_of = dt.date.fromisoformat(args.as_of) if args.as_of else None
+    started = time.perf_counter()
+    summary = generate(Path(args.out), persons=args.persons, seed=args.seed, as_of=as_of)
+    print(f"sample data for {args.persons} persons (seed {args.seed}) written to {args.out} "
+          f"in {time.perf_counter() - started:.1f}s")
+    for key, value in summary.items():
+        print(f"  {key}: {value}")
+    return 0
+
+
+def preflight(settings: Settings) -> None:
+    """Fail fast with one clear line when a source location or the warehouse is unusable."""
+    import sqlalchemy as sa
+
+    from customer_pipeline.ingest.shop import sqlalchemy_url
+
+    if not settings.landing_dir.is_dir():
+        raise PreflightError(f"landing folder not found: {settings.landing_dir} (set CUSTOMER_PIPELINE_LANDING_DIR)")
+    url = settings.shop_db_url
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///"):])
+        if not path.is_file():
+            raise PreflightError(f"shop database not found: {path} (set SHOP_DB_URL)")
+    engine = sa.create_engine(sqlalchemy_url(url))
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # any driver error means the same thing to the operator
+        raise PreflightError(f"shop database unreachable ({url.split('@')[-1]}): {str(exc).splitlines()[0]}") from exc
+    finally:
+        engine.dispose()
+    import duckdb
+
+    from customer_pipeline import warehouse
+
+    try:
+        with warehouse.connect(settings.warehouse_path):
+            pass
+    except duckdb.IOException as exc:
+        raise PreflightError(f"warehouse {settings.warehouse_path} cannot be opened: {str(exc).splitlines()[0]}") from exc
+
+
+def _instance():
+    import dagster as dg
+
+    if os.environ.get("DAGSTER_HOME", "").strip():
+        Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+        return dg.DagsterInstance.get()
+    return dg.DagsterInstance.ephemeral()
+
+
+def run_pipeline(settings: Settings) -> tuple[int, str]:
+    """Materialise every asset once; returns (exit status, one-line reason)."""
+    import dagster as dg
+
+    from customer_pipeline.definitions import defs
+    from customer_pipeline.progress import progress_logger
+
+    definitions = dg.Definitions.merge(defs(), dg.Definitions(loggers={"console": progress_logger}))
+    job = definitions.resolve_implicit_global_asset_job_def()
+    with _instance() as instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False, tags={"warehouse": "duckdb"})
+    failed_checks = [
+        f"{ev.asset_key.to_user_string()}:{ev.check_name}"
+        for ev in result.get_asset_check_evaluations()
+        if not ev.passed and ev.severity.value == "ERROR"
+    ]
+    _print_summary(settings, result.run_id)
+    if failed_checks:
+        return 1, f"blocking check failed: {', '.join(failed_checks)}"
+    if not result.success:
+        failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+        if failures:
+            err = failures[0].event_specific_data.error
+            msg = err.message.strip().splitlines()[-1] if err else "unknown error"
+            return 1, f"step {failures[0].step_key} failed: {msg}"
+        return 1, "run failed"
+    return 0, "all blocking checks passed"
+
+
+def _print_summary(settings: Settings, run_id: str) -> None:
+    from customer_pipeline import summary, warehouse
+
+    extra: list[str] = []
+    with warehouse.connect(settings.warehouse_path) as con:
+        try:
+            from customer_pipeline.quality.report import headline_figures
+        except ImportError:
+            extra.append("\nData quality: stage 'quality' not built yet")
+        else:
+            extra += ["", "Data quality (headline)"] + [f"  {line}" for line in headline_figures(con)]
+        print(summary.render(con, run_id, extra))
+
+
+def _run(_args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    print(f"landing: {settings.landing_dir}\nshop:    {settings.shop_db_url}\nwarehouse: {settings.warehouse_path}")
+    started = time.perf_counter()
+    try:
+        preflight(settings)
+        status, reason = run_pipeline(settings)
+    except PreflightError as exc:
+        print(f"customer-pipeline run: {exc}", file=sys.stderr)
+        return 2
+    print(f"\nrun finished in {time.perf_counter() - started:.1f}s: {reason}")
+    if status:
+        print(f"customer-pipeline run: {reason}", file=sys.stderr)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="customer-pipeline", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sample = sub.add_parser("sample", help="write sample data for all four sources, with truth.csv")
+    sample.add_argument("--persons", type=int, default=2000)
+    sample.add_argument("--seed", type=int, default=42)
+    sample.add_argument("--out", default="data/landing")
+    sample.add_argument("--as-of", default=None, help="YYYY-MM-DD the newest files are dated (default today)")
+    sample.set_defaults(fn=_sample)
+    run = sub.add_parser("run", help="materialise the whole asset graph once, in process")
+    run.set_defaults(fn=_run)
+    args = parser.parse_args(argv)
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""App events (Segment spec): every message once, plus identify traits and alias links for identity."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from customer_pipeline.defs.resources import SourcesResource, WarehouseResource
+from customer_pipeline.defs.sources.metadata import table_metadata
+from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL, freshness
+from customer_pipeline.ingest.files import load_app_events, rebuild_app_identities
+
+
+@dg.asset(
+    key=["raw", "app_events"], group_name="raw", kinds={"duckdb"}, pool=WAREHOUSE_POOL,
+    freshness_policy=freshness("app"),
+    description="Mobile-app events deduplicated by messageId; raw.app_identifies and raw.app_aliases derive from them.",
+)
+def app_events(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource
+) -> dg.MaterializeResult:
+    with warehouse.connect() as con:
+        stats = load_app_events(con, Path(sources.landing_dir), context.run_id)
+        derived = rebuild_app_identities(con)
+        meta = table_metadata(con, "raw.app_events", {**stats.as_metadata(), **derived})
+    context.log.info(f"app events: {stats.as_metadata()} {derived}")
+    return dg.MaterializeResult(metadata=meta)

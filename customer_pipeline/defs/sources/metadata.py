@@ -1,0 +1,21 @@
+"""Metadata every raw asset shows in the UI: row counts, a preview, and what this load did."""
+
+import dagster as dg
+import duckdb
+
+PREVIEW_ROWS = 5
+LINEAGE = ("_source", "_location", "_record_ref", "_content_hash", "_ingested_at", "_run_id")
+
+
+def table_metadata(con: duckdb.DuckDBPyConnection, table: str, load: dict) -> dict:
+    """Row count, lineage-free markdown preview and the load's own counters."""
+    count = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    preview = con.execute(f"SELECT * FROM {table} ORDER BY _location, _record_ref LIMIT {PREVIEW_ROWS}").df()
+    preview = preview[[c for c in preview.columns if c not in LINEAGE]]
+    meta = {
+        **dg.TableMetadataSet(row_count=int(count)),
+        "table": dg.MetadataValue.text(table),
+        "preview": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "_empty_"),
+    }
+    meta.update({k: dg.MetadataValue.int(int(v)) for k, v in load.items() if isinstance(v, int)})
+    return meta

@@ -1,0 +1,238 @@
+"""Parsers for the delivered formats: every record is either a row or a reject with its reason."""
+
+import csv
+import datetime as dt
+import decimal
+import gzip
+import io
+import json
+import zlib
+from dataclasses import dataclass, field
+
+from customer_pipeline.ingest.formats import APP_EVENT_TYPES, CsvFamily
+
+BOM = "\ufeff"
+csv.field_size_limit(10_000_000)
+
+
+@dataclass
+class Reject:
+    record_ref: str
+    raw_record: str
+    reason: str
+
+
+@dataclass
+class ParseResult:
+    """Rows (tuples in the family's column order, with the record ref) and rejects of one file."""
+
+    rows: list[tuple] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    file_error: str | None = None
+
+    @property
+    def rows_read(self) -> int:
+        return len(self.rows) + len(self.rejects)
+
+
+def _visible(text: str) -> str:
+    """Undecodable bytes shown as escapes, so a reject can be read and stored."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def parse_timestamp(value: str | None) -> dt.datetime | None:
+    """ISO 8601 with or without offset; a value without offset is taken as UTC. None if unparseable."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return parsed
+
+
+def _is_int(value: str) -> bool:
+    try:
+        int(value.strip())
+    except ValueError:
+        return False
+    return True
+
+
+def _is_decimal(value: str) -> bool:
+    try:
+        decimal.Decimal(value.strip())
+    except decimal.InvalidOperation:
+        return False
+    return True
+
+
+def _row_problem(family: CsvFamily, record: dict[str, str]) -> str | None:
+    for col in family.required:
+        if not (record.get(col) or "").strip():
+            return f"required field '{col}' is blank"
+    for col in family.ints:
+        value = record.get(col) or ""
+        if value.strip() and not _is_int(value):
+            return f"field '{col}' is not an integer: {value!r}"
+    for col in family.decimals:
+        value = record.get(col) or ""
+        if value.strip() and not _is_decimal(value):
+            return f"field '{col}' is not a decimal: {value!r}"
+    for col in family.timestamps:
+        if parse_timestamp(record.get(col)) is None:
+            return f"field '{col}' is not an ISO 8601 timestamp: {record.get(col)!r}"
+    for col in family.optional_timestamps:
+        value = record.get(col) or ""
+        if value.strip() and parse_timestamp(value) is None:
+            return f"field '{col}' is not an ISO 8601 timestamp: {value!r}"
+    return None
+
+
+def _csv_line(values: list[str]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(values)
+    return _visible(buf.getvalue())
+
+
+def parse_csv(data: bytes, family: CsvFamily) -> ParseResult:
+    """Parse one delivered CSV file of a family; a foreign or binary file is one file-level error."""
+    result = ParseResult()
+    if not data.strip():
+        result.file_error = "empty file: no header row"
+        return result
+    if b"\x00" in data[:65536]:
+        result.file_error = "binary content: NUL bytes in the file"
+        return result
+    text = data.decode("utf-8", "surrogateescape")
+    if text.startswith(BOM):
+        text = text[1:]
+    reader = csv.reader(io.StringIO(text, newline=""), strict=False)
+    try:
+        header = next(reader)
+    except csv.Error as exc:
+        result.file_error = f"unreadable header: {exc}"
+        return result
+    names = [h.strip().lower() for h in header]
+    if sorted(names) != sorted(family.columns):
+        missing = sorted(set(family.columns) - set(names))
+        unexpected = sorted(set(names) - set(family.columns))
+        result.file_error = (
+            f"foreign header for {family.name}: missing {missing or 'nothing'}, "
+            f"unexpected {unexpected or 'nothing'}"
+        )
+        return result
+    order = [names.index(c) for c in family.columns]
+    width = len(names)
+    while True:
+        start = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            result.rejects.append(Reject(str(start), "", f"CSV syntax error: {exc}"))
+            continue
+        if not values or (len(values) == 1 and not values[0].strip()):
+            continue  # blank line: not a record
+        ref = str(start)
+        if len(values) != width:
+            result.rejects.append(
+                Reject(ref, _csv_line(values), f"wrong column count: {len(values)} instead of {width}")
+            )
+            continue
+        if any("\udc80" <= ch <= "\udcff" for v in values for ch in v):
+            result.rejects.append(Reject(ref, _csv_line(values), "invalid UTF-8 bytes in the record"))
+            continue
+        ordered = [values[i] for i in order]
+        problem = _row_problem(family, dict(zip(family.columns, ordered)))
+        if problem:
+            result.rejects.append(Reject(ref, _csv_line(values), problem))
+            continue
+        result.rows.append(tuple(v if v != "" else None for v in ordered))
+        result.refs.append(ref)
+    return result
+
+
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    text = str(value)
+    return text if text != "" else None
+
+
+def _event_problem(event) -> str | None:
+    if not isinstance(event, dict):
+        return "JSON value is not an object"
+    if not isinstance(event.get("messageId"), (str, int)) or str(event.get("messageId")).strip() == "":
+        return "required key 'messageId' missing or blank"
+    if event.get("type") not in APP_EVENT_TYPES:
+        return f"key 'type' missing or not one of {', '.join(APP_EVENT_TYPES)}: {event.get('type')!r}"
+    if parse_timestamp(event.get("timestamp") if isinstance(event.get("timestamp"), str) else None) is None:
+        return f"key 'timestamp' missing or not ISO 8601: {event.get('timestamp')!r}"
+    if not (event.get("anonymousId") or event.get("userId")):
+        return "neither 'anonymousId' nor 'userId' present"
+    if event.get("traits") is not None and not isinstance(event.get("traits"), dict):
+        return "key 'traits' is not an object"
+    if event["type"] == "alias" and not (event.get("previousId") and event.get("userId")):
+        return "alias event without 'previousId' and 'userId'"
+    return None
+
+
+def parse_jsonl(data: bytes, gzipped: bool) -> ParseResult:
+    """Parse one app-events file (Segment spec) into event rows in `APP_EVENT_COLUMNS` order."""
+    result = ParseResult()
+    if gzipped:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            result.file_error = f"corrupt gzip file: {exc}"
+            return result
+    if b"\x00" in data[:65536]:
+        result.file_error = "binary content: NUL bytes in the file"
+        return result
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    for lineno, raw_line in enumerate(data.split(b"\n"), start=1):
+        if not raw_line.strip():
+            continue
+        ref = str(lineno)
+        try:
+            line = raw_line.decode("utf-8")
+        except UnicodeDecodeError:
+            result.rejects.append(Reject(ref, _visible(raw_line.decode("utf-8", "surrogateescape")), "invalid UTF-8 bytes in the line"))
+            continue
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError as exc:
+            result.rejects.append(Reject(ref, line, f"invalid JSON: {exc.msg} at column {exc.colno}"))
+            continue
+        problem = _event_problem(event)
+        if problem:
+            result.rejects.append(Reject(ref, line, problem))
+            continue
+        result.rows.append(
+            (
+                _text(event.get("messageId")),
+                event["type"],
+                _text(event.get("anonymousId")),
+                _text(event.get("userId")),
+                _text(event.get("timestamp")),
+                _text(event.get("event")),
+                _text(event.get("previousId")),
+                _text(event.get("traits")),
+                _text(event.get("properties")),
+                _text(event.get("context")),
+            )
+        )
+        result.refs.append(ref)
+    return result
+

@@ -1,0 +1,128 @@
+"""Loading landing files into the raw layer: lineage, idempotency, corrections, quarantine."""
+
+import shutil
+
+import pytest
+
+from customer_pipeline import warehouse
+from customer_pipeline.ingest.accounting import account_files
+from customer_pipeline.ingest.files import load_app_events, load_csv_family, rebuild_app_identities
+from customer_pipeline.ingest.formats import CALL_CENTER, POS_LOYALTY, POS_TRANSACTIONS
+from customer_pipeline_tests.landing import (
+    app_event, contact_row, csv_bytes, loyalty_row, make_landing, write,
+)
+
+
+@pytest.fixture
+def landing(tmp_path):
+    return make_landing(tmp_path / "landing")
+
+
+@pytest.fixture
+def con(tmp_path):
+    with warehouse.connect(tmp_path / "w.duckdb") as c:
+        yield c
+
+
+def _rows(con, sql):
+    return con.execute(sql).fetchall()
+
+
+def test_rows_carry_lineage(con, landing):
+    stats = load_csv_family(con, landing, POS_LOYALTY, "run-1")
+    assert (stats.files_loaded, stats.rows_loaded, stats.rows_quarantined) == (1, 2, 0)
+    row = _rows(con, "SELECT card_no, _source, _location, _record_ref, _content_hash, _run_id, _ingested_at FROM raw.pos_loyalty_signups ORDER BY card_no")[0]
+    assert row[:4] == ("L100", "pos", "pos/loyalty_signups_S01_2026-10-01.csv", "2")
+    assert len(row[4]) == 64 and row[5] == "run-1" and row[6] is not None
+
+
+def test_reload_of_same_file_adds_nothing_even_from_another_folder(con, landing, tmp_path):
+    load_csv_family(con, landing, POS_LOYALTY, "run-1")
+    again = load_csv_family(con, landing, POS_LOYALTY, "run-2")
+    assert (again.files_skipped, again.rows_loaded) == (1, 0)
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(landing, moved)
+    third = load_csv_family(con, moved, POS_LOYALTY, "run-3")
+    assert third.files_skipped == 1
+    assert _rows(con, "SELECT count(*), count(DISTINCT _run_id) FROM raw.pos_loyalty_signups") == [(2, 1)]
+
+
+def test_corrected_file_under_same_name_replaces_earlier_version(con, landing):
+    load_csv_family(con, landing, POS_LOYALTY, "run-1")
+    write(landing / "pos/loyalty_signups_S01_2026-10-01.csv",
+          csv_bytes(POS_LOYALTY.columns, [loyalty_row(first="Anne"), loyalty_row("L102")[:5]]))
+    stats = load_csv_family(con, landing, POS_LOYALTY, "run-2")
+    assert (stats.files_replaced, stats.rows_loaded, stats.rows_quarantined) == (1, 1, 1)
+    assert _rows(con, "SELECT card_no, first_name, _run_id FROM raw.pos_loyalty_signups") == [("L100", "Anne", "run-2")]
+    assert _rows(con, "SELECT count(*) FROM meta.loaded_files") == [(1,)]
+    assert account_files(con, "pos_loyalty_signups")["mismatches"] == []
+
+
+def test_bad_rows_and_unreadable_files_are_quarantined_and_others_still_load(con, landing):
+    write(landing / "pos/loyalty_signups_S02_2026-10-01.csv", b"\x00\x01binary junk\x00")
+    write(landing / "pos/loyalty_signups_S03_2026-10-01.csv", b"name;email\nx;y\n")
+    write(landing / "pos/readme.txt", b"not a delivery")
+    write(landing / "pos/loyalty_signups_S04_2026-10-01.csv",
+          csv_bytes(POS_LOYALTY.columns, [loyalty_row("L400"), loyalty_row("L401")[:4], loyalty_row("")]))
+    stats = load_csv_family(con, landing, POS_LOYALTY, "run-1", claim_unknown=True)
+    assert stats.files_quarantined == 3
+    assert stats.rows_loaded == 3
+    rejected = dict(
+        ((loc, ref), reason)
+        for loc, ref, reason in _rows(con, "SELECT location, record_ref, reason FROM quarantine.rejected_records")
+    )
+    assert rejected[("pos/loyalty_signups_S02_2026-10-01.csv", "file")] == "binary content: NUL bytes in the file"
+    assert rejected[("pos/loyalty_signups_S03_2026-10-01.csv", "file")].startswith("foreign header")
+    assert "matches no pos file family" in rejected[("pos/readme.txt", "file")]
+    assert "wrong column count" in rejected[("pos/loyalty_signups_S04_2026-10-01.csv", "3")]
+    assert "card_no" in rejected[("pos/loyalty_signups_S04_2026-10-01.csv", "4")]
+    report = account_files(con, "pos_loyalty_signups")
+    # 2 rows of the clean file, 3 whole-file rejects, 3 rows of S04
+    assert report["mismatches"] == [] and report["rows_read"] == 2 + 3 + 3
+    # quarantining is idempotent too
+    again = load_csv_family(con, landing, POS_LOYALTY, "run-2", claim_unknown=True)
+    assert again.files_skipped == 5 and _rows(con, "SELECT count(*) FROM quarantine.rejected_records") == [(5,)]
+
+
+def test_transactions_family_ignores_loyalty_files(con, landing):
+    stats = load_csv_family(con, landing, POS_TRANSACTIONS, "run-1")
+    assert (stats.files_seen, stats.rows_loaded) == (1, 2)
+
+
+def test_call_center_rows_reappearing_in_next_export_are_kept_with_their_file(con, landing):
+    write(landing / "call_center/contacts_2026-10-03.csv", csv_bytes(CALL_CENTER.columns, [contact_row(), contact_row("K2")]))
+    load_csv_family(con, landing, CALL_CENTER, "run-1")
+    assert _rows(con, "SELECT contact_id, _location FROM raw.call_center_contacts ORDER BY 2, 1") == [
+        ("K1", "call_center/contacts_2026-10-02.csv"),
+        ("K1", "call_center/contacts_2026-10-03.csv"),
+        ("K2", "call_center/contacts_2026-10-03.csv"),
+    ]
+
+
+def test_app_messages_deduplicated_by_message_id(con, landing):
+    write(landing / "app_events/events_2026-10-03T14.jsonl",
+          (app_event("m1", traits={"email": "anna@example.de"}) + "\n" + app_event("m9", "page") + "\n{broken\n").encode())
+    stats = load_app_events(con, landing, "run-1")
+    assert (stats.rows_loaded, stats.rows_duplicate, stats.rows_quarantined) == (5, 1, 1)
+    assert _rows(con, "SELECT count(*), count(DISTINCT message_id) FROM raw.app_events") == [(5, 5)]
+    assert _rows(con, "SELECT message_id, _location FROM raw.app_event_duplicates") == [
+        ("m1", "app_events/events_2026-10-03T14.jsonl")
+    ]
+    assert account_files(con, "app_events")["mismatches"] == []
+    derived = rebuild_app_identities(con)
+    assert derived == {"identifies": 1, "aliases": 1}
+    assert _rows(con, "SELECT email, first_name, city FROM raw.app_identifies") == [("anna@example.de", "Anna", "Berlin")]
+    assert _rows(con, "SELECT previous_id, user_id FROM raw.app_aliases") == [("dev-1", "1")]
+
+
+def test_corrected_app_file_promotes_the_redelivered_message(con, landing):
+    write(landing / "app_events/events_2026-10-03T14.jsonl", (app_event("m1", traits={"email": "x@y.de"}) + "\n").encode())
+    load_app_events(con, landing, "run-1")
+    # the first delivery's file is corrected and no longer carries m1: the re-delivery becomes m1
+    write(landing / "app_events/events_2026-10-03T12.jsonl", (app_event("m2", "track") + "\n").encode())
+    load_app_events(con, landing, "run-2")
+    assert _rows(con, "SELECT _location FROM raw.app_events WHERE message_id = 'm1'") == [
+        ("app_events/events_2026-10-03T14.jsonl",)
+    ]
+    assert _rows(con, "SELECT count(*) FROM raw.app_event_duplicates") == [(0,)]
+    assert account_files(con, "app_events")["mismatches"] == []
