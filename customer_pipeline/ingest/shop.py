@@ -111,7 +111,8 @@ def _query(table: ShopTable, engine: sa.Engine, watermark: str | None, orders_wa
     missing = [c for c in table.columns if c not in t.c]
     if missing:
         raise SourceUnavailable(f"shop table '{table.name}' lacks contract columns {missing}")
-    q = sa.select(*[t.c[c] for c in table.columns])
+    # no driver-side type conversion: a malformed value must reach quarantine, not crash the read
+    q = sa.select(*[sa.type_coerce(t.c[c], sa.String).label(c) for c in table.columns])
     if table.watermark and watermark is not None:
         q = q.where(t.c[table.watermark] >= watermark)
     if table.name == "order_items" and orders_watermark is not None:

@@ -13,8 +13,8 @@ def table_metadata(con: duckdb.DuckDBPyConnection, table: str, load: dict) -> di
     preview = con.execute(f"SELECT * FROM {table} ORDER BY _location, _record_ref LIMIT {PREVIEW_ROWS}").df()
     preview = preview[[c for c in preview.columns if c not in LINEAGE]]
     meta = {
-        **dg.TableMetadataSet(row_count=int(count)),
-        "table": dg.MetadataValue.text(table),
+        "dagster/row_count": dg.MetadataValue.int(int(count)),
+        "dagster/table_name": dg.MetadataValue.text(table),
         "preview": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "_empty_"),
     }
     meta.update({k: dg.MetadataValue.int(int(v)) for k, v in load.items() if isinstance(v, int)})

@@ -1,0 +1,83 @@
+"""Incremental shop extraction by updated_at watermark, from SQLite and from the real PostgreSQL server."""
+
+import pytest
+import sqlalchemy as sa
+
+from customer_pipeline import warehouse
+from customer_pipeline.ingest.accounting import account_shop
+from customer_pipeline.ingest.shop import SourceUnavailable, extract_shop
+from customer_pipeline_tests.landing import make_shop
+
+
+def _rows(con, sql):
+    return con.execute(sql).fetchall()
+
+
+def _exercise_incremental(shop_url: str, engine: sa.Engine, con) -> None:
+    first = extract_shop(con, shop_url, "run-1")
+    assert first["customers"].rows_loaded == 2 and first["order_items"].rows_loaded == 2
+    assert first["customers"].watermark_to.startswith("2026-10-02 10:00:00")
+    assert _rows(con, "SELECT id, first_name, _location, _record_ref FROM raw.shop_customers ORDER BY id") == [
+        ("1", "Anna", "shop:customers", "1"), ("2", "Bob", "shop:customers", "2"),
+    ]
+    # unchanged source: nothing changes (rows at the watermark are re-read but left alone)
+    before = _rows(con, "SELECT * FROM raw.shop_customers ORDER BY id")
+    second = extract_shop(con, shop_url, "run-2")
+    assert sum(s.rows_loaded for s in second.values()) == 0
+    assert _rows(con, "SELECT * FROM raw.shop_customers ORDER BY id") == before
+    # a changed row is updated in place, a new row added, a new order's items follow it
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE customers SET first_name = 'Robert', updated_at = '2026-10-05 09:00:00' WHERE id = 2"))
+        conn.execute(sa.text("INSERT INTO customers VALUES (3, 'c@x.de', 'Carl', 'Cole', NULL, NULL, NULL, false, "
+                             "'2026-10-05 09:30:00', '2026-10-05 09:30:00', NULL)"))
+        conn.execute(sa.text("UPDATE orders SET status = 'returned', updated_at = '2026-10-05 10:00:00' WHERE id = 1"))
+        conn.execute(sa.text("UPDATE order_items SET qty = 3 WHERE order_id = 1"))
+    third = extract_shop(con, shop_url, "run-3")
+    assert third["customers"].rows_loaded == 2 and third["order_items"].rows_loaded == 1
+    assert _rows(con, "SELECT id, first_name, _run_id FROM raw.shop_customers ORDER BY id") == [
+        ("1", "Anna", "run-1"), ("2", "Robert", "run-3"), ("3", "Carl", "run-3"),
+    ]
+    assert _rows(con, "SELECT order_id, line_no, qty FROM raw.shop_order_items ORDER BY 1") == [("1", "1", "3"), ("2", "1", "1")]
+    for table in ("customers", "addresses", "orders", "order_items", "email_events"):
+        assert account_shop(con, table)["mismatches"] == []
+
+
+def test_incremental_extract_from_sqlite(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shop.sqlite'}"
+    engine = make_shop(url)
+    with warehouse.connect(tmp_path / "w.duckdb") as con:
+        _exercise_incremental(url, engine, con)
+
+
+@pytest.mark.postgres
+def test_incremental_extract_from_postgresql(pg_url, tmp_path):
+    engine = make_shop(pg_url)
+    try:
+        with warehouse.connect(tmp_path / "w.duckdb") as con:
+            _exercise_incremental(pg_url, engine, con)
+    finally:
+        engine.dispose()
+
+
+def test_row_of_wrong_type_is_quarantined_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'shop.sqlite'}"
+    engine = make_shop(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO customers VALUES (7, 'z@x.de', 'Zed', 'Zulu', NULL, NULL, NULL, 0, "
+                             "'2026-10-02 10:00:00', 'yesterday', NULL)"))
+    with warehouse.connect(tmp_path / "w.duckdb") as con:
+        stats = extract_shop(con, url, "run-1")
+        assert stats["customers"].rows_quarantined == 1 and stats["customers"].rows_loaded == 2
+        extract_shop(con, url, "run-2")
+        assert _rows(con, "SELECT location, record_ref, reason FROM quarantine.rejected_records") == [
+            ("shop:customers", "7", "field 'updated_at' is not a timestamp: 'yesterday'")
+        ]
+        assert account_shop(con, "customers")["mismatches"] == []
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path):
+    with warehouse.connect(tmp_path / "w.duckdb") as con:
+        with pytest.raises(SourceUnavailable, match="unreachable"):
+            extract_shop(con, "postgresql://nobody@127.0.0.1:1/none", "run-1")
+        with pytest.raises(SourceUnavailable, match="no table 'customers'"):
+            extract_shop(con, f"sqlite:///{tmp_path / 'empty.sqlite'}", "run-1")
