@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from customer_pipeline.progress import root_cause
 from customer_pipeline.settings import Settings
 
 
@@ -72,13 +73,18 @@ def run_pipeline(settings: Settings) -> tuple[int, str]:
     """Materialise every asset once; returns (exit status, one-line reason)."""
     import dagster as dg
 
-    from customer_pipeline.definitions import defs
-    from customer_pipeline.progress import progress_logger
+    import uuid
 
-    definitions = dg.Definitions.merge(defs(), dg.Definitions(loggers={"console": progress_logger}))
-    job = definitions.resolve_implicit_global_asset_job_def()
+    from customer_pipeline.definitions import defs
+    from customer_pipeline.progress import QUIET_RUN_CONFIG, listener
+
+    job = defs().resolve_job_def("materialize_all")
+    run_id = str(uuid.uuid4())
     with _instance() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False, tags={"warehouse": "duckdb"})
+        instance.add_event_listener(run_id, listener)
+        result = job.execute_in_process(
+            run_config=QUIET_RUN_CONFIG, instance=instance, raise_on_error=False, run_id=run_id
+        )
     failed_checks = [
         f"{ev.asset_key.to_user_string()}:{ev.check_name}"
         for ev in result.get_asset_check_evaluations()
@@ -90,9 +96,7 @@ def run_pipeline(settings: Settings) -> tuple[int, str]:
     if not result.success:
         failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
         if failures:
-            err = failures[0].event_specific_data.error
-            msg = err.message.strip().splitlines()[-1] if err else "unknown error"
-            return 1, f"step {failures[0].step_key} failed: {msg}"
+            return 1, f"step {failures[0].step_key} failed: {root_cause(failures[0].event_specific_data.error)}"
         return 1, "run failed"
     return 0, "all blocking checks passed"
 

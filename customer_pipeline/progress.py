@@ -1,43 +1,47 @@
-"""A console logger for unattended runs: one line per asset, check and failure, not Dagster's full log."""
+"""Concise progress for unattended runs: one line per step, asset, check and failure (not Dagster's full log)."""
 
-import logging
 import sys
 
 import dagster as dg
-from dagster._core.log_manager import get_log_record_metadata, has_log_record_metadata
+
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-class _ProgressHandler(logging.Handler):
-    def emit(self, record: logging.LogRecord) -> None:
-        if not has_log_record_metadata(record):
-            return
-        event = get_log_record_metadata(record).get("dagster_event")
-        if event is None:
-            return
-        kind = event.event_type_value
-        line = None
-        if kind == "ASSET_MATERIALIZATION":
-            mat = event.event_specific_data.materialization
-            rows = mat.metadata.get("dagster/row_count")
-            line = f"  materialised {mat.asset_key.to_user_string():40s} rows={getattr(rows, 'value', '-')}"
-        elif kind == "ASSET_CHECK_EVALUATION":
-            ev = event.event_specific_data
-            status = "passed" if ev.passed else f"FAILED ({ev.severity.value})"
-            line = f"  check {ev.asset_key.to_user_string()}:{ev.check_name} {status}"
-        elif kind == "STEP_FAILURE":
-            err = event.event_specific_data.error
-            msg = err.message.strip().splitlines()[-1] if err else "unknown error"
-            line = f"  step {event.step_key} FAILED: {msg}"
-        elif kind == "STEP_START":
-            line = f"- {event.step_key}"
-        elif kind == "STEP_SKIPPED":
-            line = f"  step {event.step_key} skipped (an upstream blocking check failed or upstream failed)"
-        if line:
-            print(line, file=sys.stdout, flush=True)
+def root_cause(error) -> str:
+    """The innermost error message of a step failure, on one line."""
+    if error is None:
+        return "unknown error"
+    while error.cause is not None:
+        error = error.cause
+    lines = [line for line in error.message.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else error.cls_name or "unknown error"
 
 
-@dg.logger(description="Concise per-asset progress on stdout.")
-def progress_logger(_init_context) -> logging.Logger:
-    log = logging.Logger("customer_pipeline.progress", level=logging.DEBUG)
-    log.addHandler(_ProgressHandler())
-    return log
+def describe(event: dg.DagsterEvent) -> str | None:
+    kind = event.event_type_value
+    if kind == "STEP_START":
+        return f"- {event.step_key}"
+    if kind == "ASSET_MATERIALIZATION":
+        mat = event.event_specific_data.materialization
+        rows = mat.metadata.get("dagster/row_count")
+        return f"  materialised {mat.asset_key.to_user_string():40s} rows={getattr(rows, 'value', '-')}"
+    if kind == "ASSET_CHECK_EVALUATION":
+        ev = event.event_specific_data
+        if ev.passed:
+            return None  # passing checks are counted in the summary, failures are named here
+        return f"  check {ev.asset_key.to_user_string()}:{ev.check_name} FAILED ({ev.severity.value})"
+    if kind == "STEP_FAILURE":
+        return f"  step {event.step_key} FAILED: {root_cause(event.event_specific_data.error)}"
+    if kind == "STEP_SKIPPED":
+        return f"  step {event.step_key} skipped: an upstream step failed or a blocking check did not pass"
+    return None
+
+
+def listener(event_log_entry) -> None:
+    """Instance event listener (DagsterInstance.add_event_listener) printing progress lines."""
+    event = event_log_entry.dagster_event
+    if event is None:
+        return
+    line = describe(event)
+    if line:
+        print(line, file=sys.stdout, flush=True)

@@ -3,6 +3,7 @@
 A file is identified by its name relative to the landing folder and the SHA-256 of its content:
 an identical file is never loaded twice, a corrected file under the same name replaces what its
 earlier version loaded, and every row read ends up loaded, counted as a duplicate, or quarantined.
+One load is one transaction: it lands whole or not at all.
 """
 
 import datetime as dt
@@ -23,6 +24,8 @@ from customer_pipeline.ingest.formats import (
 )
 from customer_pipeline.ingest.parsing import ParseResult, Reject, parse_csv, parse_jsonl
 
+FLUSH_ROWS = 200_000  # rows held in memory before they are written (bounded memory at any volume)
+
 
 @dataclass
 class LoadStats:
@@ -37,10 +40,9 @@ class LoadStats:
     rows_loaded: int = 0
     rows_duplicate: int = 0
     rows_quarantined: int = 0
-    loaded_locations: list[str] = field(default_factory=list)
 
     def as_metadata(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "loaded_locations"}
+        return dict(self.__dict__)
 
 
 def file_hash(data: bytes) -> str:
@@ -60,35 +62,83 @@ def landing_files(landing_dir: Path, folder: str) -> list[tuple[str, Path]]:
     return sorted(found)
 
 
-def _families_in(folder: str) -> list[CsvFamily]:
-    return [f for f in CSV_FAMILIES.values() if f.folder == folder]
-
-
 def _matches(pattern: re.Pattern, rel: str) -> bool:
     return bool(pattern.match(rel.rsplit("/", 1)[-1]))
 
 
-def _begin_file(con, family: str, rel: str, digest: str, tables: list[str], stats: LoadStats) -> bool:
-    """Decide whether a file needs loading; forget an earlier, different version. True = load it."""
-    previous = store.loaded_hash(con, family, rel)
-    if previous == digest:
-        stats.files_skipped += 1
-        return False
-    if previous is not None:
-        store.forget_file(con, family, rel, tables)
-        stats.files_replaced += 1
-    return True
+@dataclass
+class _Load:
+    """One family's load in progress: rows, rejects and bookkeeping, flushed in batches."""
+
+    con: duckdb.DuckDBPyConnection
+    source: str
+    family: str
+    table: str
+    columns: tuple[str, ...]
+    tables: list[str]
+    run_id: str
+    now: dt.datetime
+    stats: LoadStats = field(default_factory=LoadStats)
+    known: dict = field(default_factory=dict)
+    files: list[tuple] = field(default_factory=list)
+    rejects: list[tuple] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.known = store.loaded_hashes(self.con, self.family)
+        self.batch = store.RowBatch(self.columns)
+
+    def wants(self, rel: str, digest: str) -> bool:
+        """True when this file version is not in the warehouse; forgets an earlier version."""
+        self.stats.files_seen += 1
+        previous = self.known.get(rel)
+        if previous == digest:
+            self.stats.files_skipped += 1
+            return False
+        if previous is not None:
+            store.forget_files(self.con, self.family, [rel], self.tables)
+            self.stats.files_replaced += 1
+        return True
+
+    def quarantine_file(self, rel: str, digest: str, reason: str) -> None:
+        self.rejects.extend(store.quarantine_rows(self.source, rel, [Reject("file", rel, reason)], self.now, self.run_id))
+        self.files.append((self.source, self.family, rel, digest, 1, 0, 0, 1, reason, self.now, self.run_id))
+        self.stats.files_quarantined += 1
+        self.stats.rows_read += 1
+        self.stats.rows_quarantined += 1
+
+    def add(self, rel: str, digest: str, parsed: ParseResult) -> None:
+        if parsed.file_error:
+            self.quarantine_file(rel, digest, parsed.file_error)
+            return
+        self.batch.add(parsed.rows, parsed.refs, self.source, rel, digest)
+        self.rejects.extend(store.quarantine_rows(self.source, rel, parsed.rejects, self.now, self.run_id))
+        self.files.append((self.source, self.family, rel, digest, parsed.rows_read, len(parsed.rows), 0,
+                           len(parsed.rejects), None, self.now, self.run_id))
+        self.stats.files_loaded += 1
+        self.stats.rows_read += parsed.rows_read
+        self.stats.rows_loaded += len(parsed.rows)
+        self.stats.rows_quarantined += len(parsed.rejects)
+        if len(self.batch) >= FLUSH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        store.insert_arrow(self.con, self.table, self.batch.arrow(self.now, self.run_id))
+        self.batch = store.RowBatch(self.columns)
+
+    def finish(self) -> None:
+        self.flush()
+        store.insert_records(self.con, "quarantine.rejected_records", store.QUARANTINE_COLUMNS, self.rejects)
+        store.insert_records(self.con, "meta.loaded_files", store.LOADED_FILES_COLUMNS, self.files)
 
 
-def _quarantine_file(con, source, family, rel, digest, reason, now, run_id, stats) -> None:
-    store.quarantine(con, source, rel, [Reject("file", rel, reason)], now, run_id)
-    store.record_file(
-        con, source=source, family=family, location=rel, content_hash=digest, rows_read=1,
-        rows_loaded=0, rows_quarantined=1, file_error=reason, loaded_at=now, run_id=run_id,
-    )
-    stats.files_quarantined += 1
-    stats.rows_read += 1
-    stats.rows_quarantined += 1
+def _transaction(con, work) -> None:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        work()
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
 
 
 def load_csv_family(
@@ -100,140 +150,125 @@ def load_csv_family(
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     store.ensure_meta(con)
     store.ensure_raw_table(con, family.name, family.columns)
-    table = f"raw.{family.name}"
-    stats = LoadStats()
-    siblings = _families_in(family.folder)
-    for rel, path in landing_files(landing_dir, family.folder):
-        mine = _matches(family.pattern, rel)
-        unknown = not any(_matches(f.pattern, rel) for f in siblings)
-        if not mine and not (claim_unknown and unknown):
-            continue
-        stats.files_seen += 1
-        data = path.read_bytes()
-        digest = file_hash(data)
-        con.execute("BEGIN TRANSACTION")
-        try:
-            if _begin_file(con, family.name, rel, digest, [table], stats):
-                if not mine:
-                    reason = f"file name matches no {family.source} file family of the contract"
-                    _quarantine_file(con, family.source, family.name, rel, digest, reason, now, run_id, stats)
-                else:
-                    _load_parsed(con, family, rel, digest, parse_csv(data, family), now, run_id, stats)
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
-    return stats
+    siblings = [f for f in CSV_FAMILIES.values() if f.folder == family.folder]
+    load = _Load(con, family.source, family.name, f"raw.{family.name}", family.columns,
+                 [f"raw.{family.name}"], run_id, now)
 
+    def work():
+        for rel, path in landing_files(landing_dir, family.folder):
+            mine = _matches(family.pattern, rel)
+            unknown = not any(_matches(f.pattern, rel) for f in siblings)
+            if not mine and not (claim_unknown and unknown):
+                continue
+            data = path.read_bytes()
+            digest = file_hash(data)
+            if not load.wants(rel, digest):
+                continue
+            if mine:
+                load.add(rel, digest, parse_csv(data, family))
+            else:
+                load.quarantine_file(rel, digest, f"file name matches no {family.source} file family of the contract")
+        load.finish()
 
-def _load_parsed(con, family: CsvFamily, rel, digest, parsed: ParseResult, now, run_id, stats) -> None:
-    if parsed.file_error:
-        _quarantine_file(con, family.source, family.name, rel, digest, parsed.file_error, now, run_id, stats)
-        return
-    df = store.rows_frame(
-        family.columns, parsed.rows, parsed.refs, source=family.source, location=rel,
-        content_hashes=digest, ingested_at=now, run_id=run_id,
-    )
-    store.insert_frame(con, f"raw.{family.name}", df)
-    store.quarantine(con, family.source, rel, parsed.rejects, now, run_id)
-    store.record_file(
-        con, source=family.source, family=family.name, location=rel, content_hash=digest,
-        rows_read=parsed.rows_read, rows_loaded=len(parsed.rows), rows_quarantined=len(parsed.rejects),
-        loaded_at=now, run_id=run_id,
-    )
-    stats.files_loaded += 1
-    stats.rows_read += parsed.rows_read
-    stats.rows_loaded += len(parsed.rows)
-    stats.rows_quarantined += len(parsed.rejects)
-    stats.loaded_locations.append(rel)
+    _transaction(con, work)
+    return load.stats
 
 
 APP_TABLES = ["raw.app_events", "raw.app_event_duplicates"]
 
 
+class _AppLoad(_Load):
+    """App events: a message already stored (same messageId) is kept once; re-deliveries go aside."""
+
+    def flush(self) -> None:
+        data = self.batch.arrow(self.now, self.run_id)
+        self.batch = store.RowBatch(self.columns)
+        if data.num_rows == 0:
+            return
+        self.con.register("_events", data)
+        try:
+            cols = ", ".join(f'"{c}"' for c in data.column_names)
+            self.con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _numbered AS
+                SELECT {cols}, row_number() OVER () AS _seq FROM _events"""
+            )
+            self.con.execute(
+                f"""INSERT INTO raw.app_events ({cols}) SELECT {cols} FROM _numbered n
+                WHERE NOT EXISTS (SELECT 1 FROM raw.app_events e WHERE e.message_id = n.message_id)
+                QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY _seq) = 1"""
+            )
+            self.con.execute(
+                f"""INSERT INTO raw.app_event_duplicates ({cols}) SELECT {cols} FROM _numbered n
+                WHERE NOT EXISTS (SELECT 1 FROM raw.app_events e WHERE e.message_id = n.message_id
+                    AND e._location = n._location AND e._record_ref = n._record_ref)"""
+            )
+            self.con.execute("DROP TABLE _numbered")
+        finally:
+            self.con.unregister("_events")
+
+    def finish(self) -> None:
+        self.flush()
+        # a message's first delivery whose file was corrected away: a re-delivery becomes the message
+        _promote_orphaned_duplicates(self.con)
+        counts = dict(
+            ((loc, kind), n)
+            for kind, table in (("loaded", "raw.app_events"), ("dup", "raw.app_event_duplicates"))
+            for loc, n in self.con.execute(
+                f"SELECT _location, count(*) FROM {table} WHERE _run_id = ? GROUP BY 1", [self.run_id]
+            ).fetchall()
+        )
+        fixed = []
+        for rec in self.files:
+            if rec[8] is None:  # a loaded file: split its rows into stored and duplicate
+                loaded, dup = counts.get((rec[2], "loaded"), 0), counts.get((rec[2], "dup"), 0)
+                rec = rec[:5] + (loaded, dup) + rec[7:]
+            fixed.append(rec)
+        self.files = fixed
+        self.stats.rows_duplicate = sum(r[6] for r in fixed)
+        self.stats.rows_loaded = sum(r[5] for r in fixed)
+        store.insert_records(self.con, "quarantine.rejected_records", store.QUARANTINE_COLUMNS, self.rejects)
+        store.insert_records(self.con, "meta.loaded_files", store.LOADED_FILES_COLUMNS, self.files)
+
+
 def load_app_events(
     con: duckdb.DuckDBPyConnection, landing_dir: Path, run_id: str, now: dt.datetime | None = None
 ) -> LoadStats:
-    """Load new or corrected app-event files; a message already stored (same messageId) is kept
-    once in raw.app_events and its re-delivery recorded in raw.app_event_duplicates."""
+    """Load new or corrected app-event files (JSON Lines, optionally gzipped)."""
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     store.ensure_meta(con)
     for table in ("app_events", "app_event_duplicates"):
         store.ensure_raw_table(con, table, APP_EVENT_COLUMNS)
-    stats = LoadStats()
-    for rel, path in landing_files(landing_dir, APP_EVENTS_FOLDER):
-        stats.files_seen += 1
-        data = path.read_bytes()
-        digest = file_hash(data)
-        con.execute("BEGIN TRANSACTION")
-        try:
-            if _begin_file(con, "app_events", rel, digest, APP_TABLES, stats):
-                _promote_orphaned_duplicates(con)
-                if not _matches(APP_EVENTS_PATTERN, rel):
-                    reason = "file name matches no app_events file family of the contract"
-                    _quarantine_file(con, "app", "app_events", rel, digest, reason, now, run_id, stats)
-                else:
-                    parsed = parse_jsonl(data, gzipped=rel.endswith(".gz"))
-                    _load_events(con, rel, digest, parsed, now, run_id, stats)
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
-    return stats
+    load = _AppLoad(con, "app", "app_events", "raw.app_events", APP_EVENT_COLUMNS, APP_TABLES, run_id, now)
+
+    def work():
+        for rel, path in landing_files(landing_dir, APP_EVENTS_FOLDER):
+            data = path.read_bytes()
+            digest = file_hash(data)
+            if not load.wants(rel, digest):
+                continue
+            if _matches(APP_EVENTS_PATTERN, rel):
+                load.add(rel, digest, parse_jsonl(data, gzipped=rel.endswith(".gz")))
+            else:
+                load.quarantine_file(rel, digest, "file name matches no app_events file family of the contract")
+        load.finish()
+
+    _transaction(con, work)
+    return load.stats
 
 
 def _promote_orphaned_duplicates(con) -> None:
-    """After a corrected file removed a message's first delivery, a re-delivery becomes the message."""
     cols = ", ".join(f'"{c}"' for c in APP_EVENT_COLUMNS)
     lineage = "_source, _location, _record_ref, _content_hash, _ingested_at, _run_id"
     con.execute(
         f"""INSERT INTO raw.app_events ({cols}, {lineage})
-        SELECT {cols}, {lineage} FROM (
-            SELECT *, row_number() OVER (PARTITION BY message_id ORDER BY _location, _record_ref) AS rn
-            FROM raw.app_event_duplicates d
-            WHERE NOT EXISTS (SELECT 1 FROM raw.app_events e WHERE e.message_id = d.message_id)
-        ) WHERE rn = 1"""
+        SELECT {cols}, {lineage} FROM raw.app_event_duplicates d
+        WHERE NOT EXISTS (SELECT 1 FROM raw.app_events e WHERE e.message_id = d.message_id)
+        QUALIFY row_number() OVER (PARTITION BY message_id ORDER BY _location, try_cast(_record_ref AS BIGINT)) = 1"""
     )
     con.execute(
         """DELETE FROM raw.app_event_duplicates d USING raw.app_events e
         WHERE e.message_id = d.message_id AND e._location = d._location AND e._record_ref = d._record_ref"""
     )
-
-
-def _load_events(con, rel, digest, parsed: ParseResult, now, run_id, stats) -> None:
-    if parsed.file_error:
-        _quarantine_file(con, "app", "app_events", rel, digest, parsed.file_error, now, run_id, stats)
-        return
-    df = store.rows_frame(
-        APP_EVENT_COLUMNS, parsed.rows, parsed.refs, source="app", location=rel,
-        content_hashes=digest, ingested_at=now, run_id=run_id,
-    )
-    con.register("_new_ids", df[["message_id"]].drop_duplicates())
-    try:
-        existing = {
-            r[0]
-            for r in con.execute(
-                "SELECT e.message_id FROM raw.app_events e JOIN _new_ids n USING (message_id)"
-            ).fetchall()
-        }
-    finally:
-        con.unregister("_new_ids")
-    duplicate = df["message_id"].isin(existing) | df.duplicated("message_id", keep="first")
-    store.insert_frame(con, "raw.app_events", df[~duplicate])
-    store.insert_frame(con, "raw.app_event_duplicates", df[duplicate])
-    store.quarantine(con, "app", rel, parsed.rejects, now, run_id)
-    n_dup = int(duplicate.sum())
-    store.record_file(
-        con, source="app", family="app_events", location=rel, content_hash=digest,
-        rows_read=parsed.rows_read, rows_loaded=len(df) - n_dup, rows_duplicate=n_dup,
-        rows_quarantined=len(parsed.rejects), loaded_at=now, run_id=run_id,
-    )
-    stats.files_loaded += 1
-    stats.rows_read += parsed.rows_read
-    stats.rows_loaded += len(df) - n_dup
-    stats.rows_duplicate += n_dup
-    stats.rows_quarantined += len(parsed.rejects)
-    stats.loaded_locations.append(rel)
 
 
 def rebuild_app_identities(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -189,14 +189,13 @@ def _upsert(con, table: ShopTable, rows: list[tuple], marks: dict, now, run_id) 
         else:
             good.append(values)
             refs.append(ref)
-    df = store.rows_frame(
-        table.columns, good, refs, source="shop", location=location,
-        content_hashes=[_row_hash(v) for v in good], ingested_at=now, run_id=run_id,
-    )
+    batch = store.RowBatch(table.columns)
+    batch.add(good, refs, "shop", location, [_row_hash(v) for v in good])
+    df = batch.arrow(now, run_id)
     key_match = " AND ".join(f'r."{k}" = n."{k}"' for k in table.key)
     con.register("_incoming", df)
     try:
-        if table.name == "order_items" and not df.empty:
+        if table.name == "order_items" and df.num_rows:
             # an order's lines are replaced as a whole when the order changed
             con.execute(
                 f"""DELETE FROM {raw_table} r WHERE r.order_id IN (SELECT DISTINCT order_id FROM _incoming)
@@ -209,7 +208,7 @@ def _upsert(con, table: ShopTable, rows: list[tuple], marks: dict, now, run_id) 
         unchanged = con.execute(
             f"SELECT count(*) FROM _incoming n WHERE EXISTS (SELECT 1 FROM {raw_table} r WHERE {key_match})"
         ).fetchall()[0][0]
-        cols = ", ".join(f'"{c}"' for c in df.columns)
+        cols = ", ".join(f'"{c}"' for c in df.column_names)
         con.execute(
             f"INSERT INTO {raw_table} ({cols}) SELECT {cols} FROM _incoming n "
             f"WHERE NOT EXISTS (SELECT 1 FROM {raw_table} r WHERE {key_match})"

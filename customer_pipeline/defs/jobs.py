@@ -1,0 +1,13 @@
+"""Jobs over the whole graph (the CLI's `run`, a data engineer's full refresh)."""
+
+import dagster as dg
+
+# every run that writes the DuckDB warehouse carries this tag; dagster.yaml lets one such run go at a time
+WAREHOUSE_TAGS = {"warehouse": "duckdb"}
+
+materialize_all = dg.define_asset_job(
+    "materialize_all",
+    selection=dg.AssetSelection.all(),
+    tags=WAREHOUSE_TAGS,
+    description="Every asset and check once: sources, staging, quality, identity, gold.",
+)
