@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PERSONS ?= 2000
 SEED ?= 42
-export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export DAGSTER_HOME ?= $(CURDIR)/dagster_home
 
 .PHONY: demo test test-fast ui install sample clean
 
@@ -18,16 +18,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-$(DAGSTER_HOME)/dagster.yaml: dagster_home/dagster.yaml
-	@mkdir -p $(DAGSTER_HOME)
-	cp dagster_home/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
-
 sample: $(STAMP)
 	@if [ -z "$$(ls -A data/landing 2>/dev/null)" ]; then \
 		$(BIN)/customer-pipeline sample --persons $(PERSONS) --seed $(SEED) --out data/landing; \
 	else echo "data/landing already holds data: not generating sample data"; fi
 
-demo: $(STAMP) $(DAGSTER_HOME)/dagster.yaml sample
+demo: $(STAMP) sample
 	$(BIN)/customer-pipeline run
 
 test: $(STAMP)
@@ -36,8 +32,9 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
-ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+ui: $(STAMP)
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
 
 clean:
-	rm -rf data/landing data/warehouse.duckdb data/warehouse.duckdb.wal $(DAGSTER_HOME)
+	rm -rf data/landing data/warehouse.duckdb data/warehouse.duckdb.wal data/artifacts
+	find dagster_home -mindepth 1 ! -name dagster.yaml -exec rm -rf {} +

@@ -1,0 +1,117 @@
+"""Turn an expectation suite into Dagster asset checks: one check per expectation.
+
+Blocking expectations get `AssetCheckSpec(blocking=True)` and fail with severity ERROR;
+Dagster then fails the check step and skips every asset downstream of the checked asset in
+the same run. Warning expectations fail with severity WARN and block nothing.
+"""
+
+from collections.abc import Callable
+
+import dagster as dg
+import duckdb
+import pandas as pd
+
+from customer_pipeline import warehouse as wh
+from customer_pipeline.defs.resources import WarehouseResource
+from customer_pipeline.quality import gx_runner
+from customer_pipeline.quality.suites import Rule, Suite
+
+Loader = Callable[[duckdb.DuckDBPyConnection], pd.DataFrame]
+
+
+def table_loader(qualified: str) -> Loader:
+    """Read a whole table; a missing table reads as an empty frame (the column check fails)."""
+
+    def load(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+        if not wh.table_exists(con, qualified):
+            return pd.DataFrame()
+        return wh.read_df(con, f"SELECT * FROM {qualified}")
+
+    return load
+
+
+def check_spec(rule: Rule, asset_key: dg.AssetKey) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        rule.name,
+        asset=asset_key,
+        description=rule.description,
+        blocking=rule.blocking,
+        metadata={"expectation": rule.expectation, "severity": "ERROR" if rule.blocking else "WARN"},
+    )
+
+
+def check_result(outcome: gx_runner.Outcome, rule: Rule, asset_key: dg.AssetKey) -> dg.AssetCheckResult:
+    """One expectation's outcome as a check result with its evidence as metadata."""
+    metadata: dict = {"expectation": rule.expectation}
+    if "mostly" in rule.kwargs:
+        metadata["threshold"] = dg.MetadataValue.float(float(rule.kwargs["mostly"]))
+    if outcome.element_count is not None:
+        metadata["rows_checked"] = dg.MetadataValue.int(outcome.element_count)
+    if outcome.unexpected_count is not None:
+        metadata["unexpected_count"] = dg.MetadataValue.int(outcome.unexpected_count)
+    if outcome.unexpected_percent is not None:
+        metadata["unexpected_percent"] = dg.MetadataValue.float(round(outcome.unexpected_percent, 4))
+    if outcome.observed_value is not None:
+        metadata["observed_value"] = _metadata_value(outcome.observed_value)
+    if outcome.examples:
+        metadata["unexpected_examples"] = dg.MetadataValue.json(outcome.examples)
+    if outcome.error:
+        metadata["error"] = dg.MetadataValue.text(outcome.error)
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name=rule.name,
+        passed=outcome.success,
+        severity=dg.AssetCheckSeverity.ERROR if rule.blocking else dg.AssetCheckSeverity.WARN,
+        description=rule.description,
+        metadata=metadata,
+    )
+
+
+def _metadata_value(value) -> dg.MetadataValue:
+    if isinstance(value, bool):
+        return dg.MetadataValue.bool(value)
+    if isinstance(value, int):
+        return dg.MetadataValue.int(value)
+    if isinstance(value, float):
+        return dg.MetadataValue.float(value)
+    if isinstance(value, (list, dict)):
+        return dg.MetadataValue.json(value)
+    return dg.MetadataValue.text(str(value))
+
+
+def build_gx_checks(
+    suite: Suite,
+    asset_key: dg.AssetKey,
+    loader: Loader | None = None,
+    *,
+    name: str | None = None,
+    pool: str | None = None,
+) -> dg.AssetChecksDefinition:
+    """A `multi_asset_check` validating the table behind `asset_key` against `suite`.
+
+    `loader(con)` reads the frame to validate from a read-only warehouse connection
+    (default: the whole `suite.table`). The connection is closed before GX runs.
+    """
+    load = loader or table_loader(suite.table)
+    rules = {rule.name: rule for rule in suite.rules}
+
+    @dg.multi_asset_check(
+        name=name or f"gx_{suite.name}",
+        specs=[check_spec(rule, asset_key) for rule in suite.rules],
+        description=f"Great Expectations suite `{suite.name}` on `{suite.table}`.",
+        can_subset=True,
+        compute_kind="great_expectations",
+        pool=pool,
+    )
+    def _gx_checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
+        with warehouse.connect(read_only=True) as con:
+            df = load(con)
+        selected = {key.name for key in context.selected_asset_check_keys if key.asset_key == asset_key}
+        outcomes = gx_runner.validate(df, suite)
+        failed = [o.name for o in outcomes if not o.success and o.name in selected]
+        context.log.info(f"{suite.name}: {len(df)} rows, {len(failed)} failed expectation(s) {failed}")
+        for outcome in outcomes:
+            if outcome.name in selected:
+                yield check_result(outcome, rules[outcome.name], asset_key)
+
+    return _gx_checks

@@ -1,0 +1,49 @@
+"""Phones: parsed with the record's country as default region."""
+
+import pandas as pd
+import pytest
+
+from customer_pipeline.standardize.phones import standardize_phone, standardize_phones
+
+
+@pytest.mark.parametrize("raw, country, expected", [
+    ("+44 20 7946 0958", "DE", ("+442079460958", True, "fixed_line")),
+    ("0044 20 7946 0958", "DE", ("+442079460958", True, "fixed_line")),
+    ("0044 20 7946 0958", "US", ("+442079460958", True, "fixed_line")),  # US dials 011, not 00
+    ("020 7946 0958", "GB", ("+442079460958", True, "fixed_line")),
+    ("(030) 1234567", "DE", ("+49301234567", True, "fixed_line")),
+    ("0171 1234567", "DE", ("+491711234567", True, "mobile")),
+    ("(201) 555-0123", "US", ("+12015550123", True, "fixed_line_or_mobile")),
+    ("+1 212-555-0100", None, ("+12125550100", True, "fixed_line_or_mobile")),
+    ("06 12 34 56 78", "FR", ("+33612345678", True, "mobile")),
+    ("+33 6 12 34 56 78", "GB", ("+33612345678", True, "mobile")),
+    ("020 123 4567", "NL", ("+31201234567", True, "fixed_line")),
+])
+def test_international_numbers(raw, country, expected):
+    assert standardize_phone(raw, country) == expected
+
+
+def test_valid_length_but_unassigned_is_invalid():
+    e164, valid, kind = standardize_phone("+49 1234", "DE")
+    assert valid is False and kind is None
+
+
+@pytest.mark.parametrize("raw, country", [
+    ("030 1234567", None),        # national number without a region
+    ("12", "DE"), ("abc", "DE"), ("", "DE"), ("   ", "DE"), (None, "DE"), (float("nan"), "DE"), ("\ufeff", "DE"),
+    ("030 1234567", "ZZ"),
+])
+def test_unparseable_is_null_without_error(raw, country):
+    e164, valid, kind = standardize_phone(raw, country)
+    assert valid is False and kind is None
+    assert e164 is None or raw == "12"
+
+
+def test_bom_before_number():
+    assert standardize_phone("\ufeff+44 20 7946 0958", "GB")[0] == "+442079460958"
+
+
+def test_vectorised_uses_each_records_country():
+    out = standardize_phones(pd.Series(["030 1234567", "030 1234567", None]), pd.Series(["DE", "GB", "DE"]))
+    assert out["phone_e164"].tolist()[0] == "+49301234567"
+    assert out["phone_valid"].tolist() == [True, False, False]
