@@ -1,6 +1,8 @@
 """The DuckDB warehouse: one short-lived connection per unit of work (DuckDB allows one writing process)."""
 
 import contextlib
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,13 +12,35 @@ import pandas as pd
 SCHEMAS = ("raw", "quarantine", "staging", "identity", "gold", "meta")
 
 
+def lock_wait_seconds() -> float:
+    """How long to wait for another process's lock on the file (`CUSTOMER_PIPELINE_LOCK_WAIT_SECONDS`)."""
+    value = os.environ.get("CUSTOMER_PIPELINE_LOCK_WAIT_SECONDS", "").strip()
+    return float(value) if value else 600.0
+
+
+def _open(path: Path, read_only: bool, wait: float) -> duckdb.DuckDBPyConnection:
+    """Open the file; while another process holds its lock, wait with backoff instead of failing."""
+    deadline = time.monotonic() + wait
+    delay = 0.2
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 @contextlib.contextmanager
-def connect(path: str | Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse file, creating its folder and schemas, and always close it."""
+def connect(
+    path: str | Path, read_only: bool = False, wait: float | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse file (waiting for a writer elsewhere to finish), create schemas, always close."""
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = _open(path, read_only, lock_wait_seconds() if wait is None else wait)
     try:
         if not read_only:
             for schema in SCHEMAS:

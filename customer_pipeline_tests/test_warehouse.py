@@ -1,0 +1,48 @@
+"""The warehouse connection waits for another process's lock instead of failing."""
+
+import subprocess
+import sys
+import time
+
+import duckdb
+import pytest
+
+from customer_pipeline import warehouse
+
+HOLD = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+con.execute("CREATE TABLE IF NOT EXISTS t (x INT)")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+con.close()
+"""
+
+
+def _hold_lock(path, seconds):
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_waits_for_a_writer_in_another_process(tmp_path):
+    path = tmp_path / "w.duckdb"
+    proc = _hold_lock(path, 2)
+    started = time.monotonic()
+    with warehouse.connect(path, wait=30) as con:
+        con.execute("INSERT INTO t VALUES (1)")
+        assert con.execute("SELECT count(*) FROM t").fetchall() == [(1,)]
+    assert time.monotonic() - started >= 1.0
+    proc.wait(timeout=10)
+
+
+def test_gives_up_after_the_wait_with_the_lock_error(tmp_path):
+    path = tmp_path / "w.duckdb"
+    proc = _hold_lock(path, 5)
+    try:
+        with pytest.raises(duckdb.IOException, match="lock"):
+            with warehouse.connect(path, wait=0.5):
+                pass
+    finally:
+        proc.kill()
+        proc.wait()
