@@ -1,0 +1,1 @@
+"""Identity resolution: link person records, cluster them and keep stable customer ids."""

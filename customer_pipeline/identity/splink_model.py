@@ -1,0 +1,391 @@
+"""The Splink model internals: matching columns, comparisons, blocking rules and the DuckDB session."""
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import splink.comparison_level_library as cll
+from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink.blocking_rule_library import CustomRule
+from splink.comparison_library import CustomComparison
+
+logger = logging.getLogger(__name__)
+
+UNIQUE_ID = "record_id"
+
+# Above this many records the Splink session works in a temporary DuckDB file
+# instead of memory, so blocking and scoring can spill to disk.
+ON_DISK_ABOVE_ROWS = 250_000
+
+# First names that people use for one another (formal name and short forms). Names that share
+# a form end up in one group (chris: christopher, christian, christophe), which is what a
+# comparison level wants: "these two could be the same given name".
+_NICKNAME_GROUPS = """
+robert bob rob bobby robbie | william bill will billy willy liam | katherine catherine kate katie kathy cathy kat
+elizabeth elisabeth liz beth lizzie betty eliza lisa elli lies bep babette lisette | margaret margarete maggie peggy meg grete
+james jim jimmy jamie | richard rick dick rich ricky | thomas tom tommy | michael mike mick micky michi
+christopher christian christophe chris | jennifer jen jenny | alexander alexandre alexandra alex sasha
+daniel dan danny | joseph joe joey | jonathan jon | samantha samuel sam | rebecca becky | edward ed ted eddie
+anthony tony | matthew matt | matthias matze | nicholas nicolas nick nico | patricia pat tricia trish
+susan susanne sue susie susi | victoria vicky vic | charles charlie chuck | benjamin ben | andrew andy
+andreas andi | johannes johann johanna hans jo jan anneke | friedrich fritz | wolfgang wolf
+katharina catharina kathi katja tineke toos | stefanie stephanie steffi steph | franziska franzi
+maximilian maximilien max | magdalena lena | gabriele gabi | barbara babsi | frederic fred | isabelle isa
+dominique dom | emmanuel manu | veronique vero | sebastien seb | philippe philip phil | cornelis kees
+wilhelmus wim | hendrik henk | jacobus koos jaap | adrianus arie | petrus piet | theodorus theo
+maria marieke mies
+"""
+
+
+def nickname_groups() -> dict[str, str]:
+    """Normalised first name -> group key (the group's first name), merging groups that share a name."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for group in _NICKNAME_GROUPS.replace("\n", " | ").split("|"):
+        names = group.split()
+        for name in names[1:]:
+            a, b = find(names[0]), find(name)
+            if a != b:
+                parent[b] = a
+    return {name: find(name) for name in parent}
+
+
+# Columns of the matching frame; comparison_detail keys are the comparison names.
+MATCH_COLUMNS = [
+    UNIQUE_ID,
+    "first_name_norm",
+    "last_name_norm",
+    "first_initial",
+    "first_name_group",
+    "birth_date",
+    "birth_year",
+    "birth_date_dm",
+    "email_norm",
+    "email_user",
+    "phone_e164",
+    "phone_mobile",
+    "phone_home",
+    "phone_tail",
+    "street_norm",
+    "postcode",
+    "city_norm",
+]
+
+# Turns `staging.person_records` into the matching frame. Blank means unknown.
+# - A date is also kept with day and month swapped (when the day is <= 12) so a
+#   DD/MM vs MM/DD mix-up still counts as agreement.
+# - The email drops a "+tag" (anna+shop@x.com is anna@x.com).
+# - A mobile number belongs to one person, a landline to a household: mobiles
+#   are compared as phones, other numbers as part of the home (with the address),
+#   so a family sharing an address and a landline is not counted twice.
+_PREPARE_SQL = f"""
+WITH base AS (
+    SELECT
+        {{record_id_expr}} AS {UNIQUE_ID},
+        nullif(trim(CAST(first_name_norm AS VARCHAR)), '') AS first_name_norm,
+        nullif(trim(CAST(last_name_norm AS VARCHAR)), '') AS last_name_norm,
+        TRY_CAST(birth_date AS DATE) AS bd,
+        nullif(regexp_replace(lower(trim(CAST(email_corrected AS VARCHAR))), '\\+[^@]*@', '@'), '') AS email_norm,
+        nullif(trim(CAST(phone_e164 AS VARCHAR)), '') AS phone_e164,
+        lower(CAST(phone_type AS VARCHAR)) AS phone_type,
+        nullif(trim({{street_expr}}), '') AS street_norm,
+        nullif(upper(regexp_replace(CAST(postcode AS VARCHAR), '\\s+', '', 'g')), '') AS postcode,
+        nullif(trim(regexp_replace(lower(strip_accents(CAST(city AS VARCHAR))), '[^a-z0-9]+', ' ', 'g')), '') AS city_norm
+    FROM person_records
+)
+SELECT
+    {UNIQUE_ID},
+    first_name_norm,
+    last_name_norm,
+    substr(first_name_norm, 1, 1) AS first_initial,
+    strftime(bd, '%Y-%m-%d') AS birth_date,
+    CAST(year(bd) AS VARCHAR) AS birth_year,
+    CASE WHEN day(bd) <= 12 AND day(bd) <> month(bd)
+         THEN strftime(make_date(year(bd), day(bd), month(bd)), '%Y-%m-%d') END AS birth_date_dm,
+    email_norm,
+    nullif(regexp_extract(email_norm, '^[^@]+'), '') AS email_user,
+    phone_e164,
+    CASE WHEN phone_type = 'mobile' THEN phone_e164 END AS phone_mobile,
+    CASE WHEN phone_type IS DISTINCT FROM 'mobile' THEN phone_e164 END AS phone_home,
+    CASE WHEN length(phone_e164) >= 8 THEN right(phone_e164, 7) END AS phone_tail,
+    street_norm,
+    postcode,
+    city_norm
+FROM base
+"""
+
+
+def _street_expr() -> str:
+    """Street in one spelling: lower case, no accents or punctuation, common abbreviations unified."""
+    expr = "replace(lower(strip_accents(CAST(street AS VARCHAR))), 'ß', 'ss')"
+    expr = f"regexp_replace({expr}, '[^a-z0-9]+', ' ', 'g')"
+    for pattern, short in ((r"(strasse|str)\b", "str"), (r"\b(street|st)\b", "st"), (r"\b(road|rd)\b", "rd"),
+                           (r"\b(avenue|ave|av)\b", "ave"), (r"\b(straat|str)\b", "str"), (r"\b(laan|ln|lane)\b", "ln")):
+        expr = f"regexp_replace({expr}, '{pattern}', '{short}', 'g')"
+    return expr
+
+
+def prepare(records: pd.DataFrame) -> pd.DataFrame:
+    """Build the matching frame (one row per record, blanks as null) from `staging.person_records` rows."""
+    cols = set(records.columns)
+    needed = {
+        "first_name_norm", "last_name_norm", "birth_date", "email_corrected",
+        "phone_e164", "phone_type", "street", "postcode", "city",
+    }
+    frame = records.copy()
+    for missing in needed - cols:
+        frame[missing] = None
+    if UNIQUE_ID in cols:
+        record_id_expr = f"CAST({UNIQUE_ID} AS VARCHAR)"
+    else:
+        record_id_expr = "CAST(source AS VARCHAR) || '|' || CAST(source_key AS VARCHAR)"
+    con = duckdb.connect()
+    try:
+        con.register("person_records", frame)
+        out = con.execute(_PREPARE_SQL.format(record_id_expr=record_id_expr, street_expr=_street_expr())).df()
+    finally:
+        con.close()
+    groups = nickname_groups()
+    out["first_name_group"] = out["first_name_norm"].map(lambda n: groups.get(n, n) if isinstance(n, str) else None)
+    if out[UNIQUE_ID].duplicated().any():
+        dupes = out.loc[out[UNIQUE_ID].duplicated(), UNIQUE_ID].head(5).tolist()
+        raise ValueError(f"record_id must be unique; duplicated: {dupes}")
+    return out[MATCH_COLUMNS]
+
+
+def _jw(col: str, threshold: float) -> cll.JaroWinklerLevel:
+    return cll.JaroWinklerLevel(col, threshold)
+
+
+def comparisons() -> list[CustomComparison]:
+    """The comparisons, one per attribute; output names are the keys of `comparison_detail`."""
+    first_name = CustomComparison(
+        output_column_name="first_name",
+        comparison_description="first name (normalised), tolerant of swaps, typos and initials",
+        comparison_levels=[
+            cll.NullLevel("first_name_norm"),
+            cll.ExactMatchLevel("first_name_norm").configure(tf_adjustment_column="first_name_norm"),
+            cll.CustomLevel(
+                "first_name_norm_l = last_name_norm_r AND last_name_norm_l = first_name_norm_r",
+                label_for_charts="First and last name swapped",
+            ),
+            cll.ExactMatchLevel("first_name_group").configure(label_for_charts="Nickname of each other"),
+            _jw("first_name_norm", 0.92),
+            _jw("first_name_norm", 0.80),
+            cll.CustomLevel(
+                "(length(first_name_norm_l) = 1 OR length(first_name_norm_r) = 1) "
+                "AND first_initial_l = first_initial_r",
+                label_for_charts="Initial only, initials agree",
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+    last_name = CustomComparison(
+        output_column_name="last_name",
+        comparison_description="last name (normalised), tolerant of swaps and typos",
+        comparison_levels=[
+            cll.NullLevel("last_name_norm"),
+            cll.ExactMatchLevel("last_name_norm").configure(tf_adjustment_column="last_name_norm"),
+            cll.CustomLevel(
+                "first_name_norm_l = last_name_norm_r AND last_name_norm_l = first_name_norm_r",
+                label_for_charts="First and last name swapped",
+            ),
+            _jw("last_name_norm", 0.92),
+            _jw("last_name_norm", 0.80),
+            cll.ElseLevel(),
+        ],
+    )
+    birth_date = CustomComparison(
+        output_column_name="birth_date",
+        comparison_description="birth date",
+        comparison_levels=[
+            cll.NullLevel("birth_date"),
+            cll.ExactMatchLevel("birth_date"),
+            cll.CustomLevel("birth_date_dm_l = birth_date_r", label_for_charts="Day and month swapped"),
+            cll.LevenshteinLevel("birth_date", 1).configure(label_for_charts="One digit differs"),
+            cll.ElseLevel(),
+        ],
+    )
+    email = CustomComparison(
+        output_column_name="email",
+        comparison_description="email (domain typos corrected, +tag dropped)",
+        comparison_levels=[
+            cll.NullLevel("email_norm"),
+            cll.ExactMatchLevel("email_norm").configure(tf_adjustment_column="email_norm"),
+            cll.DamerauLevenshteinLevel("email_norm", 1).configure(label_for_charts="One typo in email"),
+            # A username made of the name alone (anna.smith@) is shared by namesakes and
+            # says nothing the name comparisons did not; one with digits is personal.
+            cll.CustomLevel(
+                "email_user_l = email_user_r AND regexp_matches(email_user_l, '[0-9]') AND length(email_user_l) >= 6",
+                label_for_charts="Same username with digits, other domain",
+            ),
+            cll.ElseLevel(),
+        ],
+    )
+    phone = CustomComparison(
+        output_column_name="phone",
+        comparison_description="mobile phone (E.164); landlines are compared with the address",
+        comparison_levels=[
+            cll.NullLevel("phone_mobile"),
+            cll.ExactMatchLevel("phone_mobile"),
+            cll.CustomLevel("right(phone_mobile_l, 7) = right(phone_mobile_r, 7)", label_for_charts="Last 7 digits agree"),
+            cll.LevenshteinLevel("phone_mobile", 1).configure(label_for_charts="One digit differs"),
+            cll.ElseLevel(),
+        ],
+    )
+    address = CustomComparison(
+        output_column_name="address",
+        comparison_description="the home: street, postcode, city and landline as one comparison (they are not independent)",
+        comparison_levels=[
+            cll.CustomLevel(
+                "(postcode_l IS NULL OR postcode_r IS NULL) AND (city_norm_l IS NULL OR city_norm_r IS NULL) "
+                "AND (phone_home_l IS NULL OR phone_home_r IS NULL)",
+            ).configure(is_null_level=True),
+            cll.CustomLevel(
+                "street_norm_l = street_norm_r AND (postcode_l = postcode_r OR city_norm_l = city_norm_r)",
+                label_for_charts="Same street and postcode or city",
+            ),
+            cll.ExactMatchLevel("phone_home").configure(label_for_charts="Same landline"),
+            cll.CustomLevel(
+                "jaro_winkler_similarity(street_norm_l, street_norm_r) >= 0.88 "
+                "AND (postcode_l = postcode_r OR city_norm_l = city_norm_r)",
+                label_for_charts="Similar street, same postcode or city",
+            ),
+            cll.ExactMatchLevel("postcode").configure(
+                label_for_charts="Same postcode", tf_adjustment_column="postcode"
+            ),
+            cll.ExactMatchLevel("city_norm").configure(label_for_charts="Same city", tf_adjustment_column="city_norm"),
+            cll.ElseLevel(),
+        ],
+    )
+    return [first_name, last_name, birth_date, email, phone, address]
+
+
+SWAPPED_NAMES_RULE = CustomRule(
+    "l.first_name_norm = r.last_name_norm AND l.last_name_norm = r.first_name_norm"
+)
+
+
+def prediction_blocking_rules() -> list:
+    """Candidate pairs: each rule catches matches the others miss while keeping blocks small."""
+    return [
+        block_on("phone_e164"),
+        block_on("email_norm"),
+        block_on("first_name_norm", "last_name_norm"),
+        block_on("last_name_norm", "birth_date"),
+        block_on("first_name_norm", "birth_date"),
+        block_on("last_name_norm", "postcode"),
+        block_on("last_name_norm", "first_initial"),
+        block_on("first_name_norm", "postcode"),
+        block_on("first_name_norm", "substr(last_name_norm, 1, 1)"),
+        block_on("postcode", "first_initial", "birth_year"),
+        block_on("email_user", "first_initial"),
+        block_on("phone_tail", "first_initial"),
+        SWAPPED_NAMES_RULE,
+    ]
+
+
+def deterministic_rules_for_prior() -> list:
+    """Rules that admit (almost) only true matches, to estimate how often two random records match."""
+    return [
+        block_on("first_name_norm", "last_name_norm", "birth_date"),
+        block_on("email_norm", "first_name_norm"),
+        block_on("phone_e164", "first_name_norm", "last_name_norm"),
+    ]
+
+
+def em_training_rules() -> list:
+    """EM blocking rules; each leaves the other comparisons free to be estimated."""
+    # Not first + last name: common names and namesakes fill that block and EM takes
+    # them for matches (it then learns that matches often disagree on birth date).
+    # Not a landline: a block of households. Each comparison is estimated at least twice.
+    return [
+        block_on("birth_date"),
+        block_on("email_norm"),
+        block_on("last_name_norm", "postcode"),
+    ]
+
+
+# Real data has errors the training sample may not show: no level is allowed to
+# say "matches never look like this" (one wrong digit would then veto a link).
+M_FLOOR_ELSE = 0.01
+M_FLOOR_LEVEL = 0.001
+U_FLOOR = 1e-7
+
+
+def regularise(model: dict) -> dict:
+    """Floor m and u so every level has a finite weight, and cap partial levels at the exact level's weight.
+
+    - "All other comparisons" gets m >= 1% (a disagreement costs at most ~6.6);
+      other levels m >= 0.1%; m is renormalised over the non-null levels.
+    - A level never seen among random pairs gets u = 1e-7 (the sampling resolution).
+    - No partial level (typo, swap, nickname ...) outweighs exact agreement on the same attribute.
+    """
+    for comparison in model["comparisons"]:
+        levels = [lvl for lvl in comparison["comparison_levels"] if not lvl.get("is_null_level")]
+        for i, lvl in enumerate(levels):
+            floor = M_FLOOR_ELSE if i == len(levels) - 1 else M_FLOOR_LEVEL
+            lvl["m_probability"] = max(float(lvl.get("m_probability") or 0.0), floor)
+            lvl["u_probability"] = max(float(lvl.get("u_probability") or 0.0), U_FLOOR)
+        total = sum(lvl["m_probability"] for lvl in levels)
+        for lvl in levels:
+            lvl["m_probability"] /= total
+        exact = levels[0]
+        exact_ratio = exact["m_probability"] / exact["u_probability"]
+        for lvl in levels[1:-1]:
+            if lvl["m_probability"] / lvl["u_probability"] > exact_ratio:
+                lvl["u_probability"] = lvl["m_probability"] / exact_ratio
+    return model
+
+
+def settings_creator() -> SettingsCreator:
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name=UNIQUE_ID,
+        comparisons=comparisons(),
+        blocking_rules_to_generate_predictions=prediction_blocking_rules(),
+        retain_matching_columns=True,
+        retain_intermediate_calculation_columns=True,
+        max_iterations=20,
+        em_convergence=0.0001,
+    )
+
+
+@contextlib.contextmanager
+def duckdb_session(n_rows: int, work_dir: str | Path | None = None, memory_limit: str | None = None) -> Iterator[DuckDBAPI]:
+    """An in-process DuckDB for one Splink job; a temporary file (deleted afterwards) for large inputs."""
+    tmp = tempfile.mkdtemp(prefix="splink_", dir=work_dir)
+    try:
+        if n_rows > ON_DISK_ABOVE_ROWS:
+            con = duckdb.connect(os.path.join(tmp, "splink.duckdb"))
+        else:
+            con = duckdb.connect()
+        con.execute(f"SET temp_directory = '{tmp}'")
+        limit = memory_limit or os.environ.get("CUSTOMER_PIPELINE_SPLINK_MEMORY_LIMIT")
+        if limit:
+            con.execute(f"SET memory_limit = '{limit}'")
+        try:
+            yield DuckDBAPI(con)
+        finally:
+            con.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def new_linker(db_api: DuckDBAPI, prepared: pd.DataFrame, model: SettingsCreator | dict | str | Path) -> Linker:
+    """Register the matching frame and build a Linker over it."""
+    table = db_api.register(prepared, dataset_display_name="person_records")
+    if isinstance(model, Path):
+        model = str(model)
+    return Linker(table, model, log_level=None)

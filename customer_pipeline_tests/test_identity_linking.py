@@ -1,0 +1,253 @@
+"""Splink linkage: settings build, train/predict round trip on a small fixture, links-frame shape, model reload."""
+
+import json
+import random
+import re
+from datetime import date, timedelta
+
+import pandas as pd
+import pytest
+
+from customer_pipeline.identity import linking
+from customer_pipeline.identity import splink_model as sm
+
+FIRST = ["anna", "ben", "clara", "david", "eva", "felix", "greta", "hans", "ida", "jonas", "katrin", "lukas",
+         "maria", "niklas", "olga", "paul", "rosa", "sven", "tina", "uwe", "vera", "walter", "yvonne", "zoe",
+         "thomas", "julia", "stefan", "sabine", "michael", "petra"]
+LAST = ["mueller", "schmidt", "schneider", "fischer", "weber", "meyer", "wagner", "becker", "schulz", "hoffmann",
+        "koch", "richter", "klein", "wolf", "neumann", "schwarz", "zimmermann", "braun", "krueger", "hofmann",
+        "hartmann", "lange", "schmitt", "werner", "krause", "meier", "lehmann", "koehler", "huber", "kaiser"]
+STREETS = ["hauptstrasse", "bahnhofstrasse", "gartenweg", "lindenallee", "schulstrasse", "dorfplatz", "bergweg"]
+CITIES = [("10115", "Berlin"), ("20095", "Hamburg"), ("80331", "Muenchen"), ("50667", "Koeln"), ("60311", "Frankfurt"),
+          ("70173", "Stuttgart"), ("04109", "Leipzig"), ("01067", "Dresden")]
+
+
+def _typo(s: str, rng: random.Random) -> str:
+    if len(s) < 4:
+        return s
+    i = rng.randrange(1, len(s) - 1)
+    return s[:i] + s[i + 1] + s[i] + s[i + 2:]
+
+
+def _record(source: str, key: str, p: dict, **override) -> dict:
+    rec = {
+        "source": source, "source_key": key,
+        "first_name_norm": p["first"], "last_name_norm": p["last"],
+        "first_name": p["first"].title(), "last_name": p["last"].title(),
+        "name_key": f"{p['last']} {p['first']}",
+        "birth_date": p["dob"], "email": p["email"], "email_corrected": p["email"],
+        "phone_e164": p["phone"], "phone_type": p["phone_type"],
+        "street": p["street"], "postcode": p["postcode"], "city": p["city"], "country": "DE",
+    }
+    rec.update(override)
+    return rec
+
+
+def make_fixture(n_persons: int = 400, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Person records in the `staging.person_records` shape plus truth (record_id, person_id).
+
+    Every person has 1-4 records with typos, missing values and swapped names; households share
+    address, landline and last name; namesakes share a common name and nothing else.
+    """
+    rng = random.Random(seed)
+    persons = []
+    for i in range(n_persons):
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        postcode, city = rng.choice(CITIES)
+        persons.append({
+            "pid": f"P{i}", "first": first, "last": last,
+            "dob": date(1940, 1, 1) + timedelta(days=rng.randrange(0, 60 * 365)),
+            "email": f"{first}.{last}{rng.randrange(1, 999)}@example.{rng.choice(['de', 'com', 'org'])}",
+            "phone": f"+491{rng.randrange(50, 79)}{rng.randrange(10**7, 10**8)}", "phone_type": "mobile",
+            "street": f"{rng.choice(STREETS)} {rng.randrange(1, 150)}", "postcode": postcode, "city": city,
+        })
+    rows, truth = [], []
+    for p in persons:
+        for j in range(rng.choice([1, 2, 2, 3, 4])):
+            source = ["pos", "shop", "call_center", "app"][j % 4]
+            over = {}
+            r = rng.random()
+            if r < 0.15:
+                over["first_name_norm"] = _typo(p["first"], rng)
+            elif r < 0.25:
+                over["last_name_norm"] = _typo(p["last"], rng)
+            elif r < 0.30:
+                over["first_name_norm"], over["last_name_norm"] = p["last"], p["first"]
+            if rng.random() < 0.3:
+                over["email_corrected"] = None
+            if rng.random() < 0.3:
+                over["phone_e164"] = None
+            if rng.random() < 0.2:
+                over["birth_date"] = None
+            if source == "pos":
+                over["street"] = None
+            key = f"k{p['pid']}_{j}"
+            rows.append(_record(source, key, p, **over))
+            truth.append({"record_id": f"{source}|{key}", "person_id": p["pid"]})
+    records = pd.DataFrame(rows)
+    return records, pd.DataFrame(truth)
+
+
+def household_and_namesakes() -> pd.DataFrame:
+    """A duplicate pair, a household pair (same address and landline) and a namesake pair."""
+    base = {"first": "karl", "last": "brandstaetter", "dob": date(1971, 3, 14), "email": "karl.b@example.de",
+            "phone": "+4915112345678", "phone_type": "mobile", "street": "ulmenweg 7", "postcode": "89073",
+            "city": "Ulm"}
+    home = {"first": "hannelore", "last": "oberhuber", "dob": date(1958, 9, 2), "email": None,
+            "phone": "+49731998877", "phone_type": "fixed_line", "street": "kastanienweg 3", "postcode": "89075",
+            "city": "Ulm"}
+    spouse = dict(home, first="gottfried", dob=date(1955, 1, 27))
+    namesake_a = {"first": "thomas", "last": "mueller", "dob": date(1980, 5, 5), "email": "tm80@example.de",
+                  "phone": "+4917011111111", "phone_type": "mobile", "street": "hafenstrasse 1",
+                  "postcode": "20095", "city": "Hamburg"}
+    namesake_b = dict(namesake_a, dob=date(1962, 11, 30), email="t.mueller@example.com", phone="+4916022222222",
+                      street="marktplatz 9", postcode="80331", city="Muenchen")
+    return pd.DataFrame([
+        _record("shop", "customer:dup1", base),
+        _record("pos", "card:dup2", base, first_name_norm="kral", email_corrected=None, street=None),
+        _record("shop", "customer:home1", home),
+        _record("pos", "card:home2", spouse),
+        _record("shop", "customer:ns1", namesake_a),
+        _record("app", "user:ns2", namesake_b),
+    ])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    records, truth = make_fixture()
+    records = pd.concat([records, household_and_namesakes()], ignore_index=True)
+    model_path = tmp_path_factory.mktemp("model") / "splink_model.json"
+    model = linking.train(records, model_path, u_max_pairs=2e5)
+    return records, truth, model_path, model
+
+
+def test_settings_build_a_linker_on_duckdb():
+    records, _ = make_fixture(30)
+    prepared = sm.prepare(records)
+    with sm.duckdb_session(len(prepared)) as db_api:
+        linker = sm.new_linker(db_api, prepared, linking.settings())
+    s = linker._settings_obj
+    assert s._link_type == "dedupe_only"
+    assert linking.settings()["unique_id_column_name"] == "record_id"
+    assert {c.output_column_name for c in s.comparisons} == {
+        "first_name", "last_name", "birth_date", "email", "phone", "address"}
+    assert len(s._blocking_rules_to_generate_predictions) >= 6
+
+
+def test_prepare_builds_record_id_and_nulls_blanks():
+    records = household_and_namesakes()
+    records.loc[0, "email_corrected"] = "  "
+    prepared = sm.prepare(records)
+    assert prepared.loc[0, "record_id"] == "shop|customer:dup1"
+    assert pd.isna(prepared.loc[0, "email_norm"])
+    assert prepared.loc[0, "birth_date"] == "1971-03-14"
+    assert prepared.loc[0, "birth_date_dm"] is None or pd.isna(prepared.loc[0, "birth_date_dm"])
+    assert prepared.loc[2, "birth_date_dm"] == "1958-02-09"
+    assert not prepared["record_id"].duplicated().any()
+
+
+def test_prepare_rejects_duplicate_record_ids():
+    records = household_and_namesakes()
+    with pytest.raises(ValueError, match="unique"):
+        sm.prepare(pd.concat([records, records.head(1)]))
+
+
+def test_round_trip_finds_duplicate_and_keeps_household_and_namesakes_apart(trained):
+    records, _, model_path, model = trained
+    links = linking.predict(records, model_path, threshold_match_weight=-50)
+    assert list(links.columns) == linking.LINK_COLUMNS
+    assert links.attrs["pairs_compared"] >= len(links) > 0
+    weight = {(r.record_id_l, r.record_id_r): r.match_weight for r in links.itertuples()}
+    dup = weight[("pos|card:dup2", "shop|customer:dup1")]
+    assert dup >= linking.DEFAULT_ACCEPT_WEIGHT
+    household = weight.get(("pos|card:home2", "shop|customer:home1"), float("-inf"))
+    assert household < linking.DEFAULT_ACCEPT_WEIGHT
+    namesakes = weight.get(("app|user:ns2", "shop|customer:ns1"), float("-inf"))
+    assert namesakes < linking.DEFAULT_ACCEPT_WEIGHT
+
+
+def test_links_frame_follows_the_contract(trained):
+    records, _, model_path, _ = trained
+    links = linking.predict(records, model_path)
+    assert (links["record_id_l"] < links["record_id_r"]).all()
+    assert (links["link_type"] == "splink").all()
+    assert (links["match_weight"] >= linking.DEFAULT_REVIEW_LOW_WEIGHT).all()
+    assert links["match_probability"].between(0, 1).all()
+    assert not links.duplicated(["record_id_l", "record_id_r"]).any()
+    detail = json.loads(links["comparison_detail"].iloc[0])
+    assert set(detail) == {"first_name", "last_name", "birth_date", "email", "phone", "address"}
+    assert all(isinstance(v, (int, float)) for v in detail.values())
+
+
+def test_fixture_accuracy_is_reasonable(trained):
+    records, truth, model_path, _ = trained
+    links = linking.predict(records, model_path, threshold_match_weight=linking.DEFAULT_ACCEPT_WEIGHT)
+    person = dict(zip(truth["record_id"], truth["person_id"]))
+    found = [person.get(l) is not None and person.get(l) == person.get(r)
+             for l, r in zip(links["record_id_l"], links["record_id_r"])]
+    precision = sum(found) / len(found)
+    sizes = truth.groupby("person_id").size()
+    recall = sum(found) / int((sizes * (sizes - 1) // 2).sum())
+    assert precision >= 0.97
+    assert recall >= 0.8
+
+
+def test_saved_model_loads_and_is_trained(trained):
+    _, _, model_path, model = trained
+    reloaded = sm.settings_creator().from_path_or_dict(str(model_path))
+    assert reloaded.unique_id_column_name == "record_id"
+    assert 0 < model["probability_two_random_records_match"] < 1
+    for comparison in model["comparisons"]:
+        levels = [lvl for lvl in comparison["comparison_levels"] if not lvl.get("is_null_level")]
+        trained = [lvl for lvl in levels if "m_probability" in lvl and "u_probability" in lvl]
+        # the exact-agreement level and the else level are seen even on small data
+        assert levels[0] in trained and levels[-1] in trained, comparison["output_column_name"]
+
+
+def test_packaged_model_scores_the_hard_cases():
+    assert linking.MODEL_PATH.is_file(), "train it: python -m customer_pipeline.identity.linking <warehouse.duckdb>"
+    links = linking.predict(household_and_namesakes(), linking.MODEL_PATH, threshold_match_weight=-100)
+    weight = {(r.record_id_l, r.record_id_r): r.match_weight for r in links.itertuples()}
+    assert weight[("pos|card:dup2", "shop|customer:dup1")] >= linking.DEFAULT_ACCEPT_WEIGHT
+    assert weight[("pos|card:home2", "shop|customer:home1")] < linking.DEFAULT_REVIEW_LOW_WEIGHT
+    assert weight[("app|user:ns2", "shop|customer:ns1")] < linking.DEFAULT_REVIEW_LOW_WEIGHT
+
+
+def test_prepare_drops_email_tags_and_splits_mobile_from_landline():
+    records = household_and_namesakes()
+    records.loc[0, "email_corrected"] = "Karl.B+shop1@example.de"
+    prepared = sm.prepare(records).set_index("record_id")
+    assert prepared.loc["shop|customer:dup1", "email_norm"] == "karl.b@example.de"
+    assert prepared.loc["shop|customer:dup1", "phone_mobile"] == "+4915112345678"
+    assert pd.isna(prepared.loc["shop|customer:dup1", "phone_home"])
+    assert prepared.loc["shop|customer:home1", "phone_home"] == "+49731998877"
+    assert pd.isna(prepared.loc["shop|customer:home1", "phone_mobile"])
+
+
+def test_regularise_floors_m_and_caps_partial_levels():
+    model = {"comparisons": [{"comparison_levels": [
+        {"is_null_level": True},
+        {"m_probability": 0.9, "u_probability": 0.01},  # exact: weight log2(90)
+        {"m_probability": 0.05, "u_probability": 1e-6},  # partial stronger than exact: capped
+        {"u_probability": 0.001},  # never seen among matches: floored
+        {"m_probability": 0.0, "u_probability": 0.989},  # else: floored at 1%
+    ]}]}
+    levels = sm.regularise(model)["comparisons"][0]["comparison_levels"][1:]
+    assert abs(sum(lvl["m_probability"] for lvl in levels) - 1) < 1e-9
+    assert levels[-1]["m_probability"] >= 0.0099
+    assert levels[2]["m_probability"] > 0
+    exact_ratio = levels[0]["m_probability"] / levels[0]["u_probability"]
+    assert levels[1]["m_probability"] / levels[1]["u_probability"] <= exact_ratio + 1e-9
+
+
+def test_charts_are_offline_html(trained, tmp_path):
+    records, _, model_path, _ = trained
+    paths = linking.write_charts(records, model_path, tmp_path)
+    assert set(paths) == {"match_weights", "m_u_parameters", "comparison_viewer", "cluster_studio"}
+    for path in paths.values():
+        html = path.read_text(encoding="utf-8")
+        assert "<html" in html.lower()
+        # Everything is inlined: no script or stylesheet is fetched from the network.
+        assert not re.search(r"<script[^>]*\bsrc=[\"']?https?:", html), path.name
+        assert not re.search(r"<link[^>]*\bhref=[\"']?https?:", html), path.name
+        assert "<script" in html
