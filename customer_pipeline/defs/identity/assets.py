@@ -1,0 +1,112 @@
+"""Identity resolution: deterministic links, Splink scoring, clustering with review decisions, stable ids."""
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+
+from customer_pipeline.defs.identity import settings
+from customer_pipeline.defs.resources import WarehouseResource
+from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
+from customer_pipeline.identity import linking, store
+from customer_pipeline.identity.clustering import cluster
+from customer_pipeline.identity.deterministic import deterministic_links
+from customer_pipeline.identity.ids import assign_ids
+from customer_pipeline.warehouse import replace_table
+
+MODEL_KEY = dg.AssetKey(["identity", "splink_model"])
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+@dg.asset(
+    key=["identity", "links"], group_name="identity", kinds={"duckdb", "splink"}, pool=WAREHOUSE_POOL,
+    deps=[dg.AssetKey(["staging", "person_records"]), dg.AssetKey(["staging", "app_identity_links"]), MODEL_KEY],
+    description="Evidence that two records are one person: deterministic links and Splink-scored pairs.",
+)
+def links(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.connect() as con:
+        records = con.execute("SELECT * FROM staging.person_records").df()
+        app_links = con.execute("SELECT anonymous_id, user_id FROM staging.app_identity_links").df()
+    hard = deterministic_links(records, app_links)
+    scored = linking.predict(records, settings.model_path(), threshold_match_weight=settings.review_low_weight())
+    pairs_compared = scored.attrs.get("pairs_compared", 0)
+    frames = [f for f in (hard, scored) if len(f)]
+    all_links = pd.concat(frames, ignore_index=True) if frames else hard
+    with warehouse.connect() as con:
+        replace_table(con, "identity.links", all_links)
+    by_type = all_links.groupby("link_type").size().to_dict() if len(all_links) else {}
+    accepted = int((scored["match_weight"] >= settings.accept_weight()).sum()) if len(scored) else 0
+    context.log.info(f"{len(records)} records: {pairs_compared} pairs compared, links by type {by_type}")
+    return dg.MaterializeResult(metadata={
+        "dagster/row_count": dg.MetadataValue.int(len(all_links)),
+        "records": dg.MetadataValue.int(len(records)),
+        "pairs_compared": dg.MetadataValue.int(int(pairs_compared)),
+        "splink_links_accepted": dg.MetadataValue.int(accepted),
+        "links_by_type": dg.MetadataValue.json({k: int(v) for k, v in by_type.items()}),
+        "accept_weight": dg.MetadataValue.float(settings.accept_weight()),
+        "review_low_weight": dg.MetadataValue.float(settings.review_low_weight()),
+    })
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(["identity", "review_queue"], group_name="identity", kinds={"duckdb"},
+                     deps=[dg.AssetKey(["identity", "links"])],
+                     description="Pairs in the uncertain band, both records side by side: write `match` or `no_match` in `decision`."),
+        dg.AssetSpec(["gold", "customer_xref"], group_name="gold", kinds={"duckdb"},
+                     deps=[dg.AssetKey(["identity", "links"])],
+                     description="One row per person-describing source record: the customer it belongs to."),
+        dg.AssetSpec(["gold", "customer_id_history"], group_name="gold", kinds={"duckdb"},
+                     deps=[dg.AssetKey(["identity", "links"])],
+                     description="Merged, split and removed customer ids, so BI can redirect old ids."),
+    ],
+    name="resolve_customers", pool=WAREHOUSE_POOL,
+)
+def resolve_customers(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    now = _now()
+    with warehouse.connect() as con:
+        records = con.execute("SELECT * FROM staging.person_records").df()
+        all_links = con.execute("SELECT * FROM identity.links").df()
+        decisions = store.collect_decisions(con)
+        previous = store.read_table(con, "gold.customer_xref")
+    clusters, queue = cluster(records["record_id"], all_links, settings.accept_weight(),
+                              settings.review_low_weight(), decisions)
+    xref, history = assign_ids(clusters, previous, now)
+    queue = store.review_queue_with_records(queue, records)
+    with warehouse.connect() as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for table, frame in (("identity.review_queue", queue), ("gold.customer_xref", xref)):
+                con.register("_frame", frame)
+                con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _frame")
+                con.unregister("_frame")
+            con.register("_history", history)
+            con.execute("CREATE TABLE IF NOT EXISTS gold.customer_id_history AS SELECT * FROM _history WHERE false")
+            con.execute("INSERT INTO gold.customer_id_history SELECT * FROM _history")
+            con.unregister("_history")
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        history_total = con.execute("SELECT count(*) FROM gold.customer_id_history").fetchall()[0][0]
+    customers = xref["customer_id"].nunique()
+    sizes = xref.groupby("customer_id").size()
+    reasons = history.groupby("reason").size().to_dict() if len(history) else {}
+    context.log.info(f"{len(xref)} records -> {customers} customers; id changes this run {reasons}; review queue {len(queue)}")
+    yield dg.MaterializeResult(asset_key=["identity", "review_queue"], metadata={
+        "dagster/row_count": dg.MetadataValue.int(len(queue)),
+        "decisions_honoured": dg.MetadataValue.int(len(decisions)),
+    })
+    yield dg.MaterializeResult(asset_key=["gold", "customer_xref"], metadata={
+        "dagster/row_count": dg.MetadataValue.int(len(xref)),
+        "customers": dg.MetadataValue.int(int(customers)),
+        "multi_record_customers": dg.MetadataValue.int(int((sizes > 1).sum())),
+        "largest_cluster": dg.MetadataValue.int(int(sizes.max()) if len(sizes) else 0),
+    })
+    yield dg.MaterializeResult(asset_key=["gold", "customer_id_history"], metadata={
+        "dagster/row_count": dg.MetadataValue.int(int(history_total)),
+        "changes_this_run": dg.MetadataValue.json({k: int(v) for k, v in reasons.items()}),
+    })

@@ -1,0 +1,22 @@
+"""Identity-stage settings: thresholds (chosen on data, see docs/identity.md), model and chart locations."""
+
+from pathlib import Path
+
+from customer_pipeline.identity.linking import DEFAULT_ACCEPT_WEIGHT, DEFAULT_REVIEW_LOW_WEIGHT, MODEL_PATH
+from customer_pipeline.settings import PROJECT_ROOT, env
+
+
+def accept_weight() -> float:
+    return float(env("CUSTOMER_PIPELINE_ACCEPT_WEIGHT", str(DEFAULT_ACCEPT_WEIGHT)))
+
+
+def review_low_weight() -> float:
+    return float(env("CUSTOMER_PIPELINE_REVIEW_LOW_WEIGHT", str(DEFAULT_REVIEW_LOW_WEIGHT)))
+
+
+def model_path() -> Path:
+    return Path(env("CUSTOMER_PIPELINE_MODEL_PATH", str(MODEL_PATH)))
+
+
+def charts_dir() -> Path:
+    return Path(env("CUSTOMER_PIPELINE_ARTIFACTS_DIR", str(PROJECT_ROOT / "data" / "artifacts"))) / "identity"

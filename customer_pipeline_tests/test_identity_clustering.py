@@ -1,0 +1,267 @@
+"""Deterministic stitching, clustering, the review queue and review decisions."""
+
+import numpy as np
+import pandas as pd
+
+from customer_pipeline.identity.clustering import REVIEW_COLUMNS, cluster, connected_components
+from customer_pipeline.identity.deterministic import LINK_COLUMNS, deterministic_links
+
+ACCEPT, REVIEW_LOW = 10.0, 2.0
+
+
+def records(*rows: dict) -> pd.DataFrame:
+    frame = pd.DataFrame(list(rows)).reindex(
+        columns=["source", "source_key", "shop_customer_id", "loyalty_card_no", "anonymous_id"]
+    ).astype("string")
+    frame["record_id"] = frame["source"] + "|" + frame["source_key"]
+    return frame
+
+
+def identity_links(*pairs: tuple[str, str]) -> pd.DataFrame:
+    return pd.DataFrame(pairs, columns=["anonymous_id", "user_id"])
+
+
+def pairs_of(links: pd.DataFrame) -> set[tuple[str, str, str]]:
+    return set(zip(links["record_id_l"], links["record_id_r"], links["link_type"]))
+
+
+def splink(l: str, r: str, weight: float, detail: str = '{"first_name": 3.1}') -> dict:
+    prob = 1 / (1 + 2 ** (-weight))
+    return dict(record_id_l=l, record_id_r=r, match_weight=weight, match_probability=prob,
+                link_type="splink", comparison_detail=detail)
+
+
+def links_frame(*rows: dict) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=LINK_COLUMNS)
+
+
+def members(clusters: pd.DataFrame) -> set[frozenset[str]]:
+    return {frozenset(g["record_id"]) for _, g in clusters.groupby("cluster_key")}
+
+
+# --- deterministic links -----------------------------------------------------------------------
+
+def test_shop_account_and_app_user_with_same_id_are_linked():
+    recs = records(
+        dict(source="shop", source_key="customer:42", shop_customer_id="42"),
+        dict(source="app", source_key="user:42", shop_customer_id="42"),
+        dict(source="app", source_key="user:43", shop_customer_id="43"),
+    )
+    links = deterministic_links(recs, identity_links())
+    assert pairs_of(links) == {("app|user:42", "shop|customer:42", "deterministic:shop_app_user")}
+    assert links["match_weight"].iloc[0] == float("inf")
+    assert links["match_probability"].iloc[0] == 1.0
+    assert links["comparison_detail"].isna().all()
+    assert list(links.columns) == LINK_COLUMNS
+
+
+def test_anonymous_device_is_stitched_via_identify_and_alias():
+    recs = records(
+        dict(source="app", source_key="user:7", shop_customer_id="7"),
+        dict(source="app", source_key="anon:dev-a", anonymous_id="dev-a"),  # identify with both ids
+        dict(source="app", source_key="anon:dev-b", anonymous_id="dev-b"),  # alias previousId -> userId
+        dict(source="app", source_key="anon:dev-c", anonymous_id="dev-c"),  # never logged in
+    )
+    links = deterministic_links(recs, identity_links(("dev-a", "7"), ("dev-b", "7"), ("dev-b", "7")))
+    assert pairs_of(links) == {
+        ("app|anon:dev-a", "app|user:7", "deterministic:app_anon_user"),
+        ("app|anon:dev-b", "app|user:7", "deterministic:app_anon_user"),
+    }
+
+
+def test_anonymous_device_falls_back_to_shop_account_without_app_user_record():
+    recs = records(
+        dict(source="shop", source_key="customer:7", shop_customer_id="7"),
+        dict(source="app", source_key="anon:dev-a", anonymous_id="dev-a"),
+    )
+    links = deterministic_links(recs, identity_links(("dev-a", "7")))
+    assert pairs_of(links) == {("app|anon:dev-a", "shop|customer:7", "deterministic:app_anon_user")}
+
+
+def test_shared_device_used_by_two_accounts_links_nothing():
+    recs = records(
+        dict(source="app", source_key="user:1", shop_customer_id="1"),
+        dict(source="app", source_key="user:2", shop_customer_id="2"),
+        dict(source="app", source_key="anon:family-tablet", anonymous_id="family-tablet"),
+    )
+    links = deterministic_links(recs, identity_links(("family-tablet", "1"), ("family-tablet", "2")))
+    assert links.empty
+
+
+def test_call_center_references_to_customer_and_card():
+    recs = records(
+        dict(source="shop", source_key="customer:5", shop_customer_id="5"),
+        dict(source="pos", source_key="card:9001", loyalty_card_no="9001"),
+        dict(source="call_center", source_key="contact:c1", shop_customer_id="5"),
+        dict(source="call_center", source_key="contact:c2", loyalty_card_no="9001"),
+    )
+    links = deterministic_links(recs, None)
+    assert pairs_of(links) == {
+        ("call_center|contact:c1", "shop|customer:5", "deterministic:call_center_customer_ref"),
+        ("call_center|contact:c2", "pos|card:9001", "deterministic:call_center_card_ref"),
+    }
+
+
+def test_dangling_references_link_nothing():
+    recs = records(
+        dict(source="shop", source_key="customer:5", shop_customer_id="5"),
+        dict(source="call_center", source_key="contact:c1", shop_customer_id="999"),
+        dict(source="call_center", source_key="contact:c2", loyalty_card_no="0000"),
+        dict(source="call_center", source_key="contact:c3", loyalty_card_no="0000"),
+        dict(source="app", source_key="anon:dev-x", anonymous_id="dev-x"),
+    )
+    links = deterministic_links(recs, identity_links(("dev-x", "404"), ("dev-unknown", "5")))
+    assert links.empty
+    assert list(links.columns) == LINK_COLUMNS
+
+
+def test_many_references_to_one_account_form_a_star_not_a_clique():
+    contacts = [dict(source="call_center", source_key=f"contact:{i}", shop_customer_id="5") for i in range(50)]
+    recs = records(dict(source="shop", source_key="customer:5", shop_customer_id="5"), *contacts)
+    links = deterministic_links(recs, None)
+    assert len(links) == 50
+    assert set(links["record_id_r"]) == {"shop|customer:5"}
+    assert (links["record_id_l"] < links["record_id_r"]).all()
+
+
+def test_empty_records_give_empty_links():
+    links = deterministic_links(records(), identity_links())
+    assert links.empty and list(links.columns) == LINK_COLUMNS
+
+
+# --- clustering ----------------------------------------------------------------------------------
+
+def test_connected_components_root_is_smallest_member_even_on_long_chains():
+    n = 100_000
+    order = np.random.default_rng(0).permutation(n)
+    root = connected_components(n + 2, order[:-1], order[1:])
+    assert (root[:n] == 0).all()
+    assert root[n] == n and root[n + 1] == n + 1
+
+
+def test_deterministic_and_accepted_links_form_clusters_with_probabilities():
+    ids = ["a|1", "a|2", "b|1", "b|2", "c|1"]
+    links = pd.concat([
+        links_frame(splink("a|1", "a|2", 15.0)),
+        links_frame(dict(record_id_l="b|1", record_id_r="b|2", match_weight=float("inf"), match_probability=1.0,
+                         link_type="deterministic:shop_app_user", comparison_detail=None)),
+    ])
+    clusters, review = cluster(ids, links, ACCEPT, REVIEW_LOW, None)
+    assert members(clusters) == {frozenset({"a|1", "a|2"}), frozenset({"b|1", "b|2"}), frozenset({"c|1"})}
+    by_id = clusters.set_index("record_id")
+    assert by_id.loc["a|2", "cluster_key"] == "a|1"
+    assert by_id.loc["a|1", "match_probability"] == 1 / (1 + 2 ** -15.0)
+    assert by_id.loc["b|1", "match_probability"] == 1.0
+    assert by_id.loc["c|1", "match_probability"] == 1.0
+    assert list(clusters.columns) == ["record_id", "cluster_key", "match_probability"]
+    assert review.empty and list(review.columns) == REVIEW_COLUMNS
+
+
+def test_record_probability_is_the_best_link_that_holds_it():
+    ids = ["r|1", "r|2", "r|3"]
+    links = links_frame(splink("r|1", "r|2", 12.0), splink("r|2", "r|3", 20.0))
+    clusters, _ = cluster(ids, links, ACCEPT, REVIEW_LOW, None)
+    prob = clusters.set_index("record_id")["match_probability"]
+    assert prob["r|1"] == 1 / (1 + 2 ** -12.0)
+    assert prob["r|2"] == prob["r|3"] == 1 / (1 + 2 ** -20.0)
+
+
+def test_grey_zone_pairs_go_to_the_review_queue_with_their_detail():
+    ids = ["p|1", "p|2", "p|3", "p|4"]
+    links = links_frame(
+        splink("p|2", "p|1", 5.0, '{"surname": 4.0}'),  # unordered on purpose
+        splink("p|3", "p|4", -3.0),
+    )
+    clusters, review = cluster(ids, links, ACCEPT, REVIEW_LOW, None)
+    assert members(clusters) == {frozenset({i}) for i in ids}
+    assert len(review) == 1
+    row = review.iloc[0]
+    assert (row["record_id_l"], row["record_id_r"]) == ("p|1", "p|2")
+    assert row["match_weight"] == 5.0 and row["comparison_detail"] == '{"surname": 4.0}'
+    assert row["reason"] == "uncertain" and not row["same_cluster"]
+
+
+def test_household_members_below_threshold_stay_apart():
+    # Same surname, address and landline, different first names and birth dates: two people.
+    ids = ["pos|card:1", "pos|card:2", "shop|customer:3"]
+    links = links_frame(
+        splink("pos|card:1", "pos|card:2", 1.5, '{"first_name": -4.0, "surname": 5.0, "postcode": 4.0}'),
+        splink("pos|card:1", "shop|customer:3", 14.0),
+    )
+    clusters, review = cluster(ids, links, ACCEPT, REVIEW_LOW, None)
+    assert members(clusters) == {frozenset({"pos|card:1", "shop|customer:3"}), frozenset({"pos|card:2"})}
+    assert review.empty
+
+
+def test_namesakes_in_the_grey_zone_stay_apart_until_reviewed():
+    ids = ["shop|customer:1", "pos|card:9"]
+    detail = '{"first_name": 6.0, "surname": 6.0, "dob": -6.0}'
+    links = links_frame(splink("shop|customer:1", "pos|card:9", 6.0, detail))
+    clusters, review = cluster(ids, links, ACCEPT, REVIEW_LOW, None)
+    assert clusters["cluster_key"].nunique() == 2
+    assert list(zip(review["record_id_l"], review["record_id_r"])) == [("pos|card:9", "shop|customer:1")]
+
+
+def test_match_decision_joins_and_clears_the_queue():
+    ids = ["q|1", "q|2", "q|3"]
+    links = links_frame(splink("q|1", "q|2", 5.0))
+    decisions = pd.DataFrame([
+        dict(record_id_l="q|2", record_id_r="q|1", decision="match"),
+        dict(record_id_l="q|2", record_id_r="q|3", decision="match"),  # a pair Splink never scored
+    ])
+    clusters, review = cluster(ids, links, ACCEPT, REVIEW_LOW, decisions)
+    assert members(clusters) == {frozenset(ids)}
+    assert clusters["match_probability"].eq(1.0).all()
+    assert review.empty
+
+
+def test_no_match_decision_cuts_an_accepted_or_deterministic_link():
+    ids = ["n|1", "n|2", "n|3", "n|4"]
+    links = links_frame(
+        splink("n|1", "n|2", 18.0),
+        dict(record_id_l="n|3", record_id_r="n|4", match_weight=float("inf"), match_probability=1.0,
+             link_type="deterministic:app_anon_user", comparison_detail=None),
+    )
+    decisions = pd.DataFrame([
+        dict(record_id_l="n|1", record_id_r="n|2", decision="no_match"),
+        dict(record_id_l="n|4", record_id_r="n|3", decision="no_match"),
+    ])
+    clusters, review = cluster(ids, links, ACCEPT, REVIEW_LOW, decisions)
+    assert members(clusters) == {frozenset({i}) for i in ids}
+    assert review.empty
+
+
+def test_no_match_contradicted_by_other_links_is_flagged_for_review():
+    ids = ["k|1", "k|2", "k|3"]
+    links = links_frame(splink("k|1", "k|2", 4.0), splink("k|1", "k|3", 15.0), splink("k|2", "k|3", 15.0))
+    decisions = pd.DataFrame([dict(record_id_l="k|1", record_id_r="k|2", decision="no_match")])
+    clusters, review = cluster(ids, links, ACCEPT, REVIEW_LOW, decisions)
+    assert members(clusters) == {frozenset(ids)}  # the decision cuts the direct edge only
+    assert list(review["reason"]) == ["no_match_conflict"]
+    assert review["same_cluster"].all()
+
+
+def test_latest_decision_wins():
+    ids = ["d|1", "d|2"]
+    links = links_frame(splink("d|1", "d|2", 5.0))
+    decisions = pd.DataFrame([
+        dict(record_id_l="d|1", record_id_r="d|2", decision="no_match", decided_at="2025-02-01"),
+        dict(record_id_l="d|2", record_id_r="d|1", decision="match", decided_at="2025-01-01"),
+    ])
+    clusters, review = cluster(ids, links, ACCEPT, REVIEW_LOW, decisions)
+    assert clusters["cluster_key"].nunique() == 2
+    assert review.empty
+
+
+def test_links_to_unknown_records_are_ignored():
+    clusters, review = cluster(["u|1"], links_frame(splink("u|1", "u|gone", 30.0), splink("u|1", "u|x", 5.0)),
+                               ACCEPT, REVIEW_LOW, None)
+    assert list(clusters["record_id"]) == ["u|1"]
+    assert review.empty
+
+
+def test_no_links_at_all_gives_singletons():
+    clusters, review = cluster(pd.Series(["z|2", "z|1"]), None, ACCEPT, REVIEW_LOW, None)
+    assert list(clusters["record_id"]) == ["z|1", "z|2"]
+    assert list(clusters["cluster_key"]) == ["z|1", "z|2"]
+    assert review.empty
