@@ -85,6 +85,11 @@ def run_pipeline(settings: Settings) -> tuple[int, str]:
         result = job.execute_in_process(
             run_config=QUIET_RUN_CONFIG, instance=instance, raise_on_error=False, run_id=run_id
         )
+    planned = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
+    done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    held_back = sorted(planned - done)
+    if held_back:
+        print(f"\nheld back (not materialised this run): {', '.join(held_back)}")
     failed_checks = [
         f"{ev.asset_key.to_user_string()}:{ev.check_name}"
         for ev in result.get_asset_check_evaluations()

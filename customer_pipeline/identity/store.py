@@ -39,7 +39,8 @@ def review_queue_with_records(queue: pd.DataFrame, records: pd.DataFrame) -> pd.
     side = records[shown]
     out = queue.merge(side.add_suffix("_l"), on="record_id_l", how="left")
     out = out.merge(side.add_suffix("_r"), on="record_id_r", how="left")
-    out["decision"] = pd.Series([None] * len(out), dtype="object")
-    out["decided_by"] = pd.Series([None] * len(out), dtype="object")
-    out["decided_at"] = pd.Series([None] * len(out), dtype="datetime64[us]")
+    # typed empty columns, so a reviewer can UPDATE them in place
+    out["decision"] = pd.Series([None] * len(out), dtype="string", index=out.index)
+    out["decided_by"] = pd.Series([None] * len(out), dtype="string", index=out.index)
+    out["decided_at"] = pd.Series([None] * len(out), dtype="datetime64[us]", index=out.index)
     return out
