@@ -117,6 +117,9 @@ def _print_summary(settings: Settings, run_id: str) -> None:
             extra.append("\nData quality: stage 'quality' not built yet")
         else:
             extra += ["", "Data quality (headline)"] + [f"  {line}" for line in headline_figures(con)]
+        from customer_pipeline.freshness import freshness_lines
+
+        extra += freshness_lines(con)
         print(summary.render(con, run_id, extra))
 
 
