@@ -3,15 +3,19 @@
 import csv
 import datetime as dt
 import decimal
+import functools
 import gzip
 import io
 import json
+import re
 import zlib
 from dataclasses import dataclass, field
 
 from customer_pipeline.ingest.formats import APP_EVENT_TYPES, CsvFamily
 
 BOM = "\ufeff"
+# what `surrogateescape` decodes an undecodable byte to
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 csv.field_size_limit(10_000_000)
 
 
@@ -58,6 +62,8 @@ def parse_timestamp(value: str | None) -> dt.datetime | None:
 
 
 def _is_int(value: str) -> bool:
+    if value.isdecimal():  # digits only: int() accepts it (the common case, without an exception frame)
+        return True
     try:
         int(value.strip())
     except ValueError:
@@ -74,25 +80,37 @@ def _is_decimal(value: str) -> bool:
 
 
 def _row_problem(family: CsvFamily, record: dict[str, str]) -> str | None:
-    for col in family.required:
-        if not (record.get(col) or "").strip():
-            return f"required field '{col}' is blank"
-    for col in family.ints:
-        value = record.get(col) or ""
-        if value.strip() and not _is_int(value):
-            return f"field '{col}' is not an integer: {value!r}"
-    for col in family.decimals:
-        value = record.get(col) or ""
-        if value.strip() and not _is_decimal(value):
-            return f"field '{col}' is not a decimal: {value!r}"
-    for col in family.timestamps:
-        if parse_timestamp(record.get(col)) is None:
-            return f"field '{col}' is not an ISO 8601 timestamp: {record.get(col)!r}"
-    for col in family.optional_timestamps:
-        value = record.get(col) or ""
-        if value.strip() and parse_timestamp(value) is None:
-            return f"field '{col}' is not an ISO 8601 timestamp: {value!r}"
-    return None
+    return _row_checker(family)(record.get)
+
+
+@functools.cache
+def _row_checker(family: CsvFamily):
+    """`_row_problem` for one family as a closure over its typed columns (called once per row)."""
+    required, ints, decimals = family.required, family.ints, family.decimals
+    timestamps, optional_timestamps = family.timestamps, family.optional_timestamps
+
+    def check(get) -> str | None:
+        for col in required:
+            if not (get(col) or "").strip():
+                return f"required field '{col}' is blank"
+        for col in ints:
+            value = get(col) or ""
+            if value.strip() and not _is_int(value):
+                return f"field '{col}' is not an integer: {value!r}"
+        for col in decimals:
+            value = get(col) or ""
+            if value.strip() and not _is_decimal(value):
+                return f"field '{col}' is not a decimal: {value!r}"
+        for col in timestamps:
+            if parse_timestamp(get(col)) is None:
+                return f"field '{col}' is not an ISO 8601 timestamp: {get(col)!r}"
+        for col in optional_timestamps:
+            value = get(col) or ""
+            if value.strip() and parse_timestamp(value) is None:
+                return f"field '{col}' is not an ISO 8601 timestamp: {value!r}"
+        return None
+
+    return check
 
 
 def _csv_line(values: list[str]) -> str:
@@ -110,7 +128,12 @@ def parse_csv(data: bytes, family: CsvFamily) -> ParseResult:
     if b"\x00" in data[:65536]:
         result.file_error = "binary content: NUL bytes in the file"
         return result
-    text = data.decode("utf-8", "surrogateescape")
+    try:
+        text = data.decode("utf-8")
+        clean = True  # valid UTF-8 throughout: no record can hold an undecodable byte
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", "surrogateescape")
+        clean = False
     if text.startswith(BOM):
         text = text[1:]
     reader = csv.reader(io.StringIO(text, newline=""), strict=False)
@@ -129,6 +152,7 @@ def parse_csv(data: bytes, family: CsvFamily) -> ParseResult:
         )
         return result
     order = [names.index(c) for c in family.columns]
+    columns, check = family.columns, _row_checker(family)
     width = len(names)
     while True:
         start = reader.line_num + 1
@@ -147,24 +171,28 @@ def parse_csv(data: bytes, family: CsvFamily) -> ParseResult:
                 Reject(ref, _csv_line(values), f"wrong column count: {len(values)} instead of {width}")
             )
             continue
-        if any("\udc80" <= ch <= "\udcff" for v in values for ch in v):
+        if not clean and any(_ESCAPED_BYTE.search(v) for v in values):
             result.rejects.append(Reject(ref, _csv_line(values), "invalid UTF-8 bytes in the record"))
             continue
         ordered = [values[i] for i in order]
-        problem = _row_problem(family, dict(zip(family.columns, ordered)))
+        problem = check(dict(zip(columns, ordered)).get)
         if problem:
             result.rejects.append(Reject(ref, _csv_line(values), problem))
             continue
-        result.rows.append(tuple(v if v != "" else None for v in ordered))
+        result.rows.append(tuple([v or None for v in ordered]))
         result.refs.append(ref)
     return result
+
+
+# json.dumps(value, ensure_ascii=False, sort_keys=True) without building an encoder per call
+_encode_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
 
 
 def _text(value) -> str | None:
     if value is None:
         return None
     if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+        return _encode_json(value)
     text = str(value)
     return text if text != "" else None
 

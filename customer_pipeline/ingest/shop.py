@@ -85,6 +85,14 @@ def _as_text(value) -> str | None:
     return str(value)
 
 
+def _row_texts(row) -> tuple:
+    """`_as_text` of every value; text, null and int (nearly every value) without the type chain."""
+    return tuple([
+        v if v is None or v.__class__ is str else str(v) if v.__class__ is int else _as_text(v)
+        for v in row
+    ])
+
+
 def _problem(table: ShopTable, row: dict) -> str | None:
     for col in table.ints:
         value = row.get(col)
@@ -158,7 +166,7 @@ def extract_shop(
             fetched = {}
             for table in SHOP_TABLES.values():
                 q = _query(table, engine, marks[table.name], marks["orders"])
-                fetched[table.name] = [tuple(_as_text(v) for v in r) for r in conn.execute(q).all()]
+                fetched[table.name] = [_row_texts(r) for r in conn.execute(q).all()]
     except sa.exc.SQLAlchemyError as exc:
         raise SourceUnavailable(f"reading the shop database failed: {str(exc).splitlines()[0]}") from exc
     finally:

@@ -36,7 +36,12 @@ def _batch_definition():
     """The one ephemeral context and whole-DataFrame batch definition of this process."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.execution_engine import pandas_execution_engine
 
+    # GX fingerprints every pandas batch (a hash over all cells, twice per validation: once for
+    # `get_batch`, once inside `validate`) for batch markers we never read; at millions of rows
+    # that costs more than the expectations. Frames of at least this many bytes are not hashed.
+    pandas_execution_engine.HASH_THRESHOLD = 0
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     asset = context.data_sources.add_pandas("frames").add_dataframe_asset("frame")
@@ -71,6 +76,19 @@ def build_gx_suite(suite: Suite):
     for rule in suite.rules:
         gx_suite.add_expectation(to_expectation(rule))
     return gx_suite
+
+
+def referenced_columns(suite: Suite) -> list[str]:
+    """The columns some rule of the suite reads values of (the column-set rule reads names only)."""
+    seen: dict[str, None] = {}
+    for rule in suite.rules:
+        if "column" in rule.kwargs:
+            seen[rule.kwargs["column"]] = None
+        for column in rule.kwargs.get("column_list", ()):
+            seen[column] = None
+        if rule.where_present:
+            seen[rule.where_present] = None
+    return list(seen)
 
 
 def validate(df: pd.DataFrame, suite: Suite) -> list[Outcome]:
