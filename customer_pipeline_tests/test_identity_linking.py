@@ -251,3 +251,39 @@ def test_charts_are_offline_html(trained, tmp_path):
         assert not re.search(r"<script[^>]*\bsrc=[\"']?https?:", html), path.name
         assert not re.search(r"<link[^>]*\bhref=[\"']?https?:", html), path.name
         assert "<script" in html
+
+
+def _level(model: dict, comparison: str, label_start: str) -> dict:
+    comp = next(c for c in model["comparisons"] if c["output_column_name"] == comparison)
+    return next(lvl for lvl in comp["comparison_levels"] if lvl.get("label_for_charts", "").startswith(label_start))
+
+
+def test_identifier_u_is_estimated_without_the_matches(trained):
+    # Random pairs that share an email are nearly all the same person: plain random sampling puts
+    # u near the prior and an exact email would be worth nothing. The refined u must be far below.
+    _, _, _, model = trained
+    prior = model["probability_two_random_records_match"]
+    for comparison, label in (("email", "Exact match"), ("phone", "Exact match")):
+        lvl = _level(model, comparison, label)
+        assert lvl["u_probability"] < 0.1 * prior * lvl["m_probability"], comparison
+    # and a common attribute keeps a u of its own order (names are shared by strangers)
+    assert _level(model, "last_name", "Exact match")["u_probability"] > prior
+
+
+def test_packaged_model_email_or_mobile_alone_outweighs_the_prior():
+    model = json.loads(linking.MODEL_PATH.read_text())
+    prior = model["probability_two_random_records_match"]
+    for comparison in ("email", "phone"):
+        lvl = _level(model, comparison, "Exact match")
+        assert lvl["m_probability"] / lvl["u_probability"] * prior / (1 - prior) > 2 ** linking.DEFAULT_ACCEPT_WEIGHT
+    # no term-frequency adjustment on the email: its frequency counts one person's records
+    assert "tf_adjustment_column" not in _level(model, "email", "Exact match")
+
+
+def test_email_typo_level_does_not_match_household_initials():
+    records = household_and_namesakes()
+    records.loc[2, "email_corrected"] = "hoberhuber@example.de"
+    records.loc[3, "email_corrected"] = "goberhuber@example.de"
+    links = linking.predict(records, linking.MODEL_PATH, threshold_match_weight=-100)
+    row = links[(links.record_id_l == "pos|card:home2") & (links.record_id_r == "shop|customer:home1")].iloc[0]
+    assert json.loads(row.comparison_detail)["email"] < 0

@@ -13,21 +13,26 @@ logger = logging.getLogger(__name__)
 
 MODEL_PATH = Path(__file__).resolve().parent / "model" / "splink_model.json"
 
-# Thresholds on the match weight (log2 odds of "same person"), chosen on generated
-# data scored against its truth file: pairwise precision / recall after connected
-# components over these links plus the deterministic ones.
-#   10,000 persons (seeds 42, 7):  >= 5: P 0.992-0.993 R 0.962-0.966   >= 6: P 0.994-0.996 R 0.958-0.961
-#   100,000 persons (seed 42):     >= 5: P 0.987       R 0.955         >= 6: P 0.991       R 0.953
-# 6 is the lowest weight that keeps precision >= 0.99 at both sizes (namesakes grow
-# with the population). Pairs in [2, 6) are mostly (~80%) true matches: worth a
-# person's look, so they go to the review queue; below 2 they are dropped.
-DEFAULT_ACCEPT_WEIGHT = 6.0
+# Thresholds on the match weight (log2 odds of "same person"), chosen on generated data scored
+# against its truth file (pairwise, after connected components with the deterministic links;
+# model trained without labels on a separate sample, 10,000 persons seed 1; docs/identity.md):
+#                          >= 5: P / R          >= 5.5: P / R        >= 6: P / R
+#   2,000 persons seed 42  0.993 / 0.976        0.994 / 0.972        0.994 / 0.972
+#   10,000 seed 42         0.995 / 0.969        0.995 / 0.967        0.996 / 0.965
+#   10,000 seed 7          0.994 / 0.967        0.996 / 0.965        0.997 / 0.963
+#   100,000 seed 42        0.990 / 0.957        0.993 / 0.956        0.994 / 0.955
+# 5 is the lowest weight that keeps precision >= 0.99 at 100,000 persons (namesakes grow with the
+# population). Links in [5, 6) are almost all a full name and nothing else against it. Pairs in
+# [2, 5) are mostly (~80%) true matches: worth a person's look, so they go to the review queue;
+# below 2 they are dropped.
+DEFAULT_ACCEPT_WEIGHT = 5.0
 DEFAULT_REVIEW_LOW_WEIGHT = 2.0
 
-# The prior falls as the data grows, so predict re-estimates it on large inputs;
-# the strict rules that estimate it are assumed to find this share of all matches.
+# The prior falls as the data grows, so predict re-estimates it on the records scored (from
+# 1,000 records up; below that the counts are too small); the strict rules that estimate it are
+# assumed to find this share of all matches.
 PRIOR_RULES_RECALL = 0.8
-REESTIMATE_PRIOR_FROM_ROWS = 10_000
+REESTIMATE_PRIOR_FROM_ROWS = 1_000
 
 LINK_COLUMNS = [
     "record_id_l",
@@ -46,7 +51,12 @@ def settings() -> dict:
 
 def train(records: pd.DataFrame, out_path: str | Path = MODEL_PATH, *, seed: int = 42,
           u_max_pairs: float = 5e6, prior_recall: float | None = None) -> dict:
-    """Estimate the model without labels (u by random sampling, prior from strict rules, m by EM) and save it."""
+    """Estimate the model without labels and save it.
+
+    Prior from strict rules; u by random sampling; m by EM; then u again on a random sample of pairs
+    with each pair counted as a non-match only as far as the model thinks it is one
+    (`splink_model.refine_u_on_random_pairs`), so identifiers (email, mobile) are not undervalued.
+    """
     started = time.perf_counter()
     prepared = sm.prepare(records)
     with sm.duckdb_session(len(prepared)) as db_api:
@@ -69,7 +79,9 @@ def train(records: pd.DataFrame, out_path: str | Path = MODEL_PATH, *, seed: int
                 logger.warning("EM session on %s skipped: %s", _rule_sql(rule), exc)
         if trained_rules == 0:
             raise RuntimeError("no EM session converged; the records are too few or too uniform to train on")
+        # Floors first (levels EM never saw have no m yet), then u without the matches, then floors again.
         model = sm.regularise(linker.misc.save_model_to_json())
+        model = sm.regularise(sm.refine_u_on_random_pairs(db_api, prepared, model, max_pairs=u_max_pairs, seed=seed))
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(model, indent=2), encoding="utf-8")

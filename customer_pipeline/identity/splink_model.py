@@ -164,6 +164,14 @@ def prepare(records: pd.DataFrame) -> pd.DataFrame:
     return out[MATCH_COLUMNS]
 
 
+# Swapped fields, one of them possibly with a typo (a misspelt first name is what makes a
+# standardiser or a clerk take it for the surname).
+SWAPPED_NAMES_SQL = (
+    "((first_name_norm_l = last_name_norm_r AND jaro_winkler_similarity(last_name_norm_l, first_name_norm_r) >= 0.9) "
+    "OR (last_name_norm_l = first_name_norm_r AND jaro_winkler_similarity(first_name_norm_l, last_name_norm_r) >= 0.9))"
+)
+
+
 def _jw(col: str, threshold: float) -> cll.JaroWinklerLevel:
     return cll.JaroWinklerLevel(col, threshold)
 
@@ -176,10 +184,7 @@ def comparisons() -> list[CustomComparison]:
         comparison_levels=[
             cll.NullLevel("first_name_norm"),
             cll.ExactMatchLevel("first_name_norm").configure(tf_adjustment_column="first_name_norm"),
-            cll.CustomLevel(
-                "first_name_norm_l = last_name_norm_r AND last_name_norm_l = first_name_norm_r",
-                label_for_charts="First and last name swapped",
-            ),
+            cll.CustomLevel(SWAPPED_NAMES_SQL, label_for_charts="First and last name swapped"),
             cll.ExactMatchLevel("first_name_group").configure(label_for_charts="Nickname of each other"),
             _jw("first_name_norm", 0.92),
             _jw("first_name_norm", 0.80),
@@ -197,10 +202,7 @@ def comparisons() -> list[CustomComparison]:
         comparison_levels=[
             cll.NullLevel("last_name_norm"),
             cll.ExactMatchLevel("last_name_norm").configure(tf_adjustment_column="last_name_norm"),
-            cll.CustomLevel(
-                "first_name_norm_l = last_name_norm_r AND last_name_norm_l = first_name_norm_r",
-                label_for_charts="First and last name swapped",
-            ),
+            cll.CustomLevel(SWAPPED_NAMES_SQL, label_for_charts="First and last name swapped"),
             _jw("last_name_norm", 0.92),
             _jw("last_name_norm", 0.80),
             cll.ElseLevel(),
@@ -211,7 +213,8 @@ def comparisons() -> list[CustomComparison]:
         comparison_description="birth date",
         comparison_levels=[
             cll.NullLevel("birth_date"),
-            cll.ExactMatchLevel("birth_date"),
+            # Term frequency: a date shared by many records (a default, a clipped age) says little.
+            cll.ExactMatchLevel("birth_date").configure(tf_adjustment_column="birth_date"),
             cll.CustomLevel("birth_date_dm_l = birth_date_r", label_for_charts="Day and month swapped"),
             cll.LevenshteinLevel("birth_date", 1).configure(label_for_charts="One digit differs"),
             cll.ElseLevel(),
@@ -222,8 +225,17 @@ def comparisons() -> list[CustomComparison]:
         comparison_description="email (domain typos corrected, +tag dropped)",
         comparison_levels=[
             cll.NullLevel("email_norm"),
-            cll.ExactMatchLevel("email_norm").configure(tf_adjustment_column="email_norm"),
-            cll.DamerauLevenshteinLevel("email_norm", 1).configure(label_for_charts="One typo in email"),
+            # No term frequency: an address belongs to one person, so how often it occurs counts
+            # that person's records, not chance agreement.
+            cll.ExactMatchLevel("email_norm"),
+            # A typo keeps the first letter and the digits: j.smith@ and a.smith@ (a household with
+            # initial-and-surname addresses) differ in the first letter, john.smith12@ and
+            # john.smith13@ (namesakes) in the number that tells them apart.
+            cll.CustomLevel(
+                "damerau_levenshtein(email_norm_l, email_norm_r) <= 1 AND left(email_norm_l, 1) = left(email_norm_r, 1) "
+                "AND regexp_replace(email_norm_l, '[^0-9]', '', 'g') = regexp_replace(email_norm_r, '[^0-9]', '', 'g')",
+                label_for_charts="One typo in email (not in the first letter or the digits)",
+            ),
             # A username made of the name alone (anna.smith@) is shared by namesakes and
             # says nothing the name comparisons did not; one with digits is personal.
             cll.CustomLevel(
@@ -360,6 +372,87 @@ def settings_creator() -> SettingsCreator:
         max_iterations=20,
         em_convergence=0.0001,
     )
+
+
+def refine_u_on_random_pairs(db_api: DuckDBAPI, prepared: pd.DataFrame, model: dict, *, max_pairs: float,
+                             seed: int = 42, iterations: int = 30) -> dict:
+    """Re-estimate u on a random sample of pairs, counting each pair as a non-match only as far as it is one.
+
+    Splink's `estimate_u_using_random_sampling` takes every sampled pair for a non-match. With several
+    records per person that is not so: nearly every random pair that agrees on an email or a mobile
+    number is the same person, so u comes out about as large as the prior and exact agreement on an
+    email is worth almost nothing (and less still as the data grows). Here a sample of the same kind
+    (all pairs inside random buckets of records) is scored once with the trained model, then u is
+    re-estimated with every pair counting as a non-match with weight 1 - P(match): the E and M steps
+    of EM on a random sample, for u only, with m and the prior held fixed. Term-frequency adjusted
+    exact levels keep their weight (log2(m / frequency of the value) does not depend on u).
+    Returns the model with the new u values (`regularise` still applies its floors).
+    """
+    import copy
+    import math
+    import zlib
+
+    n = len(prepared)
+    buckets = max(1, round(n * (n - 1) / 2 / max_pairs))
+    frame = prepared.copy()
+    frame["u_bucket"] = [zlib.crc32(f"{seed}|{rid}".encode()) % buckets for rid in frame[UNIQUE_ID]]
+    table = db_api.register(frame, dataset_display_name="u_sample_records")
+    con = db_api.duckdb_con
+    model = copy.deepcopy(model)
+    settings = copy.deepcopy(model)
+    settings["blocking_rules_to_generate_predictions"] = [
+        {"blocking_rule": "l.u_bucket = r.u_bucket", "sql_dialect": "duckdb"}
+    ]
+    settings.pop("linker_uid", None)
+    scored = Linker(table, settings, log_level=None).inference.predict(warning_mode="never")
+
+    comps = []  # (name, non-null levels in gamma order high..0, gamma of a tf-adjusted exact level or None)
+    for comparison in model["comparisons"]:
+        levels = [lvl for lvl in comparison["comparison_levels"] if not lvl.get("is_null_level")]
+        tf_gamma = next((len(levels) - 1 - i for i, lvl in enumerate(levels) if lvl.get("tf_adjustment_column")), None)
+        comps.append((comparison["output_column_name"], levels, tf_gamma))
+    cols = []
+    for name, _, tf_gamma in comps:
+        cols.append(f"gamma_{name}::INTEGER AS g_{name}")
+        if tf_gamma is not None:
+            cols.append(f"coalesce(mw_{name}, 0) + coalesce(mw_tf_adj_{name}, 0) AS tf_{name}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __u_sample AS SELECT {', '.join(cols)} FROM {scored.physical_name}")
+    scored.drop_table_from_database_and_remove_from_cache()
+
+    prior = float(model["probability_two_random_records_match"])
+    log_prior = math.log2(prior / (1 - prior))
+    for _ in range(iterations):
+        terms = []
+        for name, levels, tf_gamma in comps:
+            cases = " ".join(
+                f"WHEN {len(levels) - 1 - i} THEN {math.log2(lvl['m_probability'] / lvl['u_probability'])!r}"
+                for i, lvl in enumerate(levels)
+                if (len(levels) - 1 - i) != tf_gamma
+            )
+            expr = f"CASE g_{name} {cases} ELSE 0 END"
+            if tf_gamma is not None:
+                expr = f"CASE WHEN g_{name} = {tf_gamma} THEN tf_{name} ELSE {expr} END"
+            terms.append(expr)
+        weight = f"{log_prior!r} + " + " + ".join(terms)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __u_weight AS SELECT *, 1 - 1 / (1 + pow(2, -({weight}))) AS q FROM __u_sample")
+        changed = 0.0
+        for name, levels, _ in comps:
+            rows = con.execute(f"SELECT g_{name}, sum(q) FROM __u_weight WHERE g_{name} <> -1 GROUP BY 1").fetchall()
+            mass = {int(g): float(w) for g, w in rows}
+            denom = sum(mass.values())
+            if denom <= 0:
+                continue
+            # A level no non-match reached gets one pseudo-observation: the sample only tells
+            # that u is below about 1 / (pairs compared).
+            for i, lvl in enumerate(levels):
+                new = max(mass.get(len(levels) - 1 - i, 0.0), 1.0) / denom
+                changed = max(changed, abs(math.log2(new / lvl["u_probability"])))
+                lvl["u_probability"] = new
+        if changed < 0.01:
+            break
+    con.execute("DROP TABLE IF EXISTS __u_sample")
+    con.execute("DROP TABLE IF EXISTS __u_weight")
+    return model
 
 
 @contextlib.contextmanager
