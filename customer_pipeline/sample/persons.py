@@ -75,7 +75,10 @@ def _birth_dates(P: Persons, tl: Timeline, rng: np.random.Generator) -> None:
     child = member & (rank >= 2)
     birth[partner] = birth[P.head[partner]] + rng.normal(0, 4 * 365, int(partner.sum())).astype(np.int64)
     birth[child] = birth[P.head[child]] + rng.integers(24 * 365, 34 * 365, int(child.sum()))
-    birth = np.minimum(birth, tl.as_of - 18 * 365)
+    # grown-up children born "too late" are resampled as young adults, not all clipped to one date
+    # (one shared birth date per household would make the household look like one person)
+    too_young = birth > tl.as_of - 18 * 365
+    birth[too_young] = tl.as_of - rng.integers(18 * 365, 30 * 365, int(too_young.sum()))
     P["birth"] = birth.astype("datetime64[D]")
 
 
