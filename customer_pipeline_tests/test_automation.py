@@ -189,7 +189,10 @@ def test_downstream_selection_covers_every_non_raw_asset(defs):
     assert dg.AssetKey(["staging", "person_records"]) in selected
     assert dg.AssetKey(["gold", "source_freshness"]) in selected
     assert dg.AssetKey(["publish", "postgres_gold"]) in selected
+    assert dg.AssetKey(["gold", "golden_customers"]) in selected
     assert not any(k.path[0] == "raw" for k in selected)
+    # new data never retrains the identity model behind a data engineer's back
+    assert dg.AssetKey(["identity", "splink_model"]) not in selected
     # raw checks run in the source jobs; the downstream runs carry only the checks of what they build
     checks = sensors.DOWNSTREAM.resolve_checks(graph)
     assert checks and not any(c.asset_key.path[0] == "raw" for c in checks)
