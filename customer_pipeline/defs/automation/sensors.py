@@ -17,11 +17,10 @@ LANDING_FOLDERS = {"pos": "pos", "call_center": "call_center", "app": "app_event
 SENSOR_INTERVAL_SECONDS = 30
 HASH_CHARS = 16
 
-# Everything that is not a raw load: staging, quality report, identity, gold, freshness, publish. Not the
-# Splink model: retraining is a deliberate act (job retrain_identity_model), never a side effect of new data.
-DOWNSTREAM = (
-    dg.AssetSelection.all() - dg.AssetSelection.groups("raw") - dg.AssetSelection.assets(["identity", "splink_model"])
-)
+# Everything that is not a raw load: staging, quality report, identity, gold, freshness, publish. Not assets
+# tagged automation=manual (the Splink model: retraining is a deliberate act, never a side effect of new data).
+MANUAL = dg.AssetSelection.tag("automation", "manual")
+DOWNSTREAM = dg.AssetSelection.all() - dg.AssetSelection.groups("raw") - MANUAL
 # Run when any upstream updated (once per update, coalescing several loads into one run), never while an
 # upstream is missing or in progress, and never past a failed blocking check: the golden layer holds back.
 DOWNSTREAM_CONDITION = (

@@ -10,7 +10,7 @@ from customer_pipeline.identity import linking
 
 
 @dg.asset(
-    key=MODEL_KEY, group_name="identity", kinds={"splink", "json"},
+    key=MODEL_KEY, group_name="identity", kinds={"splink", "json"}, tags={"automation": "manual"},
     deps=[dg.AssetKey(["staging", "person_records"])],
     description="The Splink model (JSON in the repo), trained without labels; charts to inspect it in a browser.",
 )
