@@ -126,3 +126,92 @@ def test_corrected_app_file_promotes_the_redelivered_message(con, landing):
     ]
     assert _rows(con, "SELECT count(*) FROM raw.app_event_duplicates") == [(0,)]
     assert account_files(con, "app_events")["mismatches"] == []
+
+
+def _table_dump(con):
+    """Every raw, quarantine and bookkeeping row except load time and run id, in a fixed order."""
+    dump = {}
+    for (schema, table) in con.execute(
+        "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name IN ('raw', 'quarantine', 'meta') ORDER BY 1, 2"
+    ).fetchall():
+        cols = [c for (c,) in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? ORDER BY column_index",
+            [schema, table]).fetchall() if c not in ("_ingested_at", "_run_id", "rejected_at", "run_id", "loaded_at")]
+        sel = ", ".join(f'"{c}"' for c in cols)
+        dump[f"{schema}.{table}"] = con.execute(f"SELECT {sel} FROM {schema}.{table} ORDER BY ALL").fetchall()
+    return dump
+
+
+def _messy_landing(landing):
+    """Several files per family with rejects, a foreign file, a gzip, a multi-line record and re-deliveries."""
+    import gzip
+
+    for day in range(1, 5):
+        write(landing / f"pos/loyalty_signups_S0{day}_2026-10-0{day}.csv", csv_bytes(
+            POS_LOYALTY.columns,
+            [loyalty_row(f"L{day}{i}") for i in range(30)] + [loyalty_row(f"L{day}x")[:4], loyalty_row("")],
+            bom=day == 2))
+        write(landing / f"call_center/contacts_2026-10-1{day}.csv", csv_bytes(
+            CALL_CENTER.columns, [contact_row(f"K{day}{i}", notes=f"line one\nline two, {i}") for i in range(20)]
+            + [contact_row(f"K{day}bad")[:-2], contact_row("")]))
+        events = [app_event(f"m{day}-{i}", traits={"email": f"u{i}@x.de"}) for i in range(25)]
+        events += [app_event(f"m1-{i}") for i in range(5)]  # re-deliveries of the first file's messages
+        events += ["{broken", app_event("", "track"), app_event(f"a{day}", "alias")]
+        body = ("\n".join(events) + "\n").encode()
+        write(landing / (f"app_events/events_2026-10-0{day}T1{day}.jsonl" + (".gz" if day % 2 else "")),
+              gzip.compress(body) if day % 2 else body)
+    write(landing / "pos/loyalty_signups_S09_2026-10-09.csv", b"\x00binary\x00")
+    write(landing / "app_events/notes.txt", b"not a delivery")
+
+
+def _load_everything(path, landing):
+    with warehouse.connect(path) as c:
+        load_csv_family(c, landing, POS_LOYALTY, "run-1", claim_unknown=True)
+        load_csv_family(c, landing, CALL_CENTER, "run-1", claim_unknown=True)
+        load_app_events(c, landing, "run-1")
+        # a corrected file and a new one on the next run
+        write(landing / "pos/loyalty_signups_S01_2026-10-01.csv",
+              csv_bytes(POS_LOYALTY.columns, [loyalty_row("L10", first="Anne"), loyalty_row("L1y")[:3]]))
+        write(landing / "app_events/events_2026-10-02T12.jsonl", (app_event("m2-0") + "\n").encode())
+        load_csv_family(c, landing, POS_LOYALTY, "run-2", claim_unknown=True)
+        load_app_events(c, landing, "run-2")
+        for family in ("pos_loyalty_signups", "call_center_contacts", "app_events"):
+            assert account_files(c, family)["mismatches"] == []
+        return _table_dump(c)
+
+
+def test_parsing_in_worker_processes_loads_exactly_what_a_serial_load_does(tmp_path, monkeypatch):
+    from customer_pipeline.ingest import workers
+
+    serial_landing, pooled_landing = tmp_path / "serial", tmp_path / "pooled"
+    for root in (serial_landing, pooled_landing):
+        make_landing(root)
+        _messy_landing(root)
+    monkeypatch.setenv("CUSTOMER_PIPELINE_WORKERS", "0")
+    serial = _load_everything(tmp_path / "serial.duckdb", serial_landing)
+    monkeypatch.setenv("CUSTOMER_PIPELINE_WORKERS", "2")
+    monkeypatch.setattr(workers, "PARALLEL_MIN_BYTES", 1)  # every file parsed in the pool
+    pooled = _load_everything(tmp_path / "pooled.duckdb", pooled_landing)
+    assert pooled == serial
+    assert len(serial["quarantine.rejected_records"]) > 10 and len(serial["raw.app_event_duplicates"]) > 0
+
+
+def test_file_parser_returns_results_in_submission_order():
+    import datetime as dt
+
+    from customer_pipeline.ingest.workers import FileParser
+
+    now = dt.datetime(2026, 10, 1)
+    with FileParser(workers=2, min_bytes=1) as parser:
+        seen = []
+        for i in range(12):
+            data = csv_bytes(POS_LOYALTY.columns, [loyalty_row(f"L{i}-{j}") for j in range(i * 50 + 1)])
+            if i == 5:
+                parser.passthrough(i, "reason")
+            else:
+                parser.submit(i, POS_LOYALTY.name, data, "pos", f"f{i}", "h", now, "r")
+            seen.extend(parser.ready())
+        seen.extend(parser.drain())
+    assert [k for k, _ in seen] == list(range(12))
+    assert [v.rows_loaded for k, v in seen if k != 5] == [i * 50 + 1 for i in range(12) if i != 5]
+    assert seen[5][1] == "reason"

@@ -102,3 +102,18 @@ def test_title_gender_conflict():
     title = pd.Series(["Mrs", "Mr", "Dr", "Mrs", None, "Herr Dr"])
     gender = pd.Series(["M", "M", "F", None, "M", "F"])
     assert title_gender_conflicts(title, gender).tolist() == [True, False, False, False, False, True]
+
+
+def test_names_parsed_in_worker_processes_equal_the_serial_result(monkeypatch):
+    from customer_pipeline.standardize import names
+
+    first = pd.Series(["anna", "SCHMIDT", None, "Mr J.", "", "van der Berg", "Jean", None, "x\x1fy"] * 3)
+    last = pd.Series(["schmidt", "Anna", None, "Smith", "Dupont", "Piet", "DUPONT", "Müller-Lüdenscheidt", None] * 3)
+    full = pd.Series([None, None, "Smith, John", None, "Mme Claire", None, None, None, "Dr. Herr Otto"] * 3)
+    monkeypatch.setenv("CUSTOMER_PIPELINE_WORKERS", "0")
+    serial = standardize_names(first, last, full)
+    monkeypatch.setenv("CUSTOMER_PIPELINE_WORKERS", "2")
+    monkeypatch.setattr(names, "PARALLEL_MIN_NAMES", 1)
+    pooled = standardize_names(first, last, full)
+    pd.testing.assert_frame_equal(pooled, serial)
+    assert serial.loc[1, "first_name"] == "Anna" and serial.loc[1, "name_swapped"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from customer_pipeline.ingest import store
 from customer_pipeline.ingest.formats import (
@@ -22,7 +23,8 @@ from customer_pipeline.ingest.formats import (
     CSV_FAMILIES,
     CsvFamily,
 )
-from customer_pipeline.ingest.parsing import ParseResult, Reject, parse_csv, parse_jsonl
+from customer_pipeline.ingest.parsing import Reject
+from customer_pipeline.ingest.workers import FileParser, ParsedFile
 
 FLUSH_ROWS = 200_000  # rows held in memory before they are written (bounded memory at any volume)
 
@@ -85,19 +87,25 @@ class _Load:
 
     def __post_init__(self):
         self.known = store.loaded_hashes(self.con, self.family)
-        self.batch = store.RowBatch(self.columns)
+        self.parts: list[pa.Table] = []
+        self.pending_rows = 0
 
     def wants(self, rel: str, digest: str) -> bool:
-        """True when this file version is not in the warehouse; forgets an earlier version."""
+        """True when this file version is not in the warehouse (an earlier version is forgotten by
+        `replace_earlier` right before the new one is added, in file order)."""
         self.stats.files_seen += 1
         previous = self.known.get(rel)
         if previous == digest:
             self.stats.files_skipped += 1
             return False
         if previous is not None:
-            store.forget_files(self.con, self.family, [rel], self.tables)
             self.stats.files_replaced += 1
         return True
+
+    def replace_earlier(self, rel: str) -> None:
+        """Forget what an earlier version of this file loaded (no-op for a file never loaded)."""
+        if self.known.get(rel) is not None:
+            store.forget_files(self.con, self.family, [rel], self.tables)
 
     def quarantine_file(self, rel: str, digest: str, reason: str) -> None:
         self.rejects.extend(store.quarantine_rows(self.source, rel, [Reject("file", rel, reason)], self.now, self.run_id))
@@ -106,24 +114,40 @@ class _Load:
         self.stats.rows_read += 1
         self.stats.rows_quarantined += 1
 
-    def add(self, rel: str, digest: str, parsed: ParseResult) -> None:
+    def add(self, rel: str, digest: str, parsed: ParsedFile) -> None:
         if parsed.file_error:
             self.quarantine_file(rel, digest, parsed.file_error)
             return
-        self.batch.add(parsed.rows, parsed.refs, self.source, rel, digest)
+        if parsed.rows_loaded:
+            self.parts.append(parsed.table)
+            self.pending_rows += parsed.rows_loaded
         self.rejects.extend(store.quarantine_rows(self.source, rel, parsed.rejects, self.now, self.run_id))
-        self.files.append((self.source, self.family, rel, digest, parsed.rows_read, len(parsed.rows), 0,
+        self.files.append((self.source, self.family, rel, digest, parsed.rows_read, parsed.rows_loaded, 0,
                            len(parsed.rejects), None, self.now, self.run_id))
         self.stats.files_loaded += 1
         self.stats.rows_read += parsed.rows_read
-        self.stats.rows_loaded += len(parsed.rows)
+        self.stats.rows_loaded += parsed.rows_loaded
         self.stats.rows_quarantined += len(parsed.rejects)
-        if len(self.batch) >= FLUSH_ROWS:
+        if self.pending_rows >= FLUSH_ROWS:
             self.flush()
 
+    def take_batch(self) -> pa.Table:
+        """The rows added since the last flush, in file order, as one Arrow table."""
+        parts = self.parts or [store.RowBatch(self.columns).arrow(self.now, self.run_id)]
+        self.parts, self.pending_rows = [], 0
+        return pa.concat_tables(parts)
+
     def flush(self) -> None:
-        store.insert_arrow(self.con, self.table, self.batch.arrow(self.now, self.run_id))
-        self.batch = store.RowBatch(self.columns)
+        store.insert_arrow(self.con, self.table, self.take_batch())
+
+    def handle(self, item, value) -> None:
+        """One file's outcome, in file order: (rel, digest, kind) and a ParsedFile or a file-level reason."""
+        rel, digest, kind = item
+        self.replace_earlier(rel)
+        if kind == "quarantine":
+            self.quarantine_file(rel, digest, value)
+        else:
+            self.add(rel, digest, value)
 
     def finish(self) -> None:
         self.flush()
@@ -155,19 +179,25 @@ def load_csv_family(
                  [f"raw.{family.name}"], run_id, now)
 
     def work():
-        for rel, path in landing_files(landing_dir, family.folder):
-            mine = _matches(family.pattern, rel)
-            unknown = not any(_matches(f.pattern, rel) for f in siblings)
-            if not mine and not (claim_unknown and unknown):
-                continue
-            data = path.read_bytes()
-            digest = file_hash(data)
-            if not load.wants(rel, digest):
-                continue
-            if mine:
-                load.add(rel, digest, parse_csv(data, family))
-            else:
-                load.quarantine_file(rel, digest, f"file name matches no {family.source} file family of the contract")
+        with FileParser() as parser:
+            for rel, path in landing_files(landing_dir, family.folder):
+                mine = _matches(family.pattern, rel)
+                unknown = not any(_matches(f.pattern, rel) for f in siblings)
+                if not mine and not (claim_unknown and unknown):
+                    continue
+                data = path.read_bytes()
+                digest = file_hash(data)
+                if not load.wants(rel, digest):
+                    continue
+                if mine:
+                    parser.submit((rel, digest, "parse"), family.name, data, family.source, rel, digest, now, run_id)
+                else:
+                    parser.passthrough((rel, digest, "quarantine"),
+                                       f"file name matches no {family.source} file family of the contract")
+                for item, value in parser.ready():
+                    load.handle(item, value)
+            for item, value in parser.drain():
+                load.handle(item, value)
         load.finish()
 
     _transaction(con, work)
@@ -181,8 +211,7 @@ class _AppLoad(_Load):
     """App events: a message already stored (same messageId) is kept once; re-deliveries go aside."""
 
     def flush(self) -> None:
-        data = self.batch.arrow(self.now, self.run_id)
-        self.batch = store.RowBatch(self.columns)
+        data = self.take_batch()
         if data.num_rows == 0:
             return
         self.con.register("_events", data)
@@ -241,15 +270,21 @@ def load_app_events(
     load = _AppLoad(con, "app", "app_events", "raw.app_events", APP_EVENT_COLUMNS, APP_TABLES, run_id, now)
 
     def work():
-        for rel, path in landing_files(landing_dir, APP_EVENTS_FOLDER):
-            data = path.read_bytes()
-            digest = file_hash(data)
-            if not load.wants(rel, digest):
-                continue
-            if _matches(APP_EVENTS_PATTERN, rel):
-                load.add(rel, digest, parse_jsonl(data, gzipped=rel.endswith(".gz")))
-            else:
-                load.quarantine_file(rel, digest, "file name matches no app_events file family of the contract")
+        with FileParser() as parser:
+            for rel, path in landing_files(landing_dir, APP_EVENTS_FOLDER):
+                data = path.read_bytes()
+                digest = file_hash(data)
+                if not load.wants(rel, digest):
+                    continue
+                if _matches(APP_EVENTS_PATTERN, rel):
+                    parser.submit((rel, digest, "parse"), "app_events", data, "app", rel, digest, now, run_id)
+                else:
+                    parser.passthrough((rel, digest, "quarantine"),
+                                       "file name matches no app_events file family of the contract")
+                for item, value in parser.ready():
+                    load.handle(item, value)
+            for item, value in parser.drain():
+                load.handle(item, value)
         load.finish()
 
     _transaction(con, work)

@@ -85,27 +85,43 @@ def _row_problem(family: CsvFamily, record: dict[str, str]) -> str | None:
 
 @functools.cache
 def _row_checker(family: CsvFamily):
-    """`_row_problem` for one family as a closure over its typed columns (called once per row)."""
-    required, ints, decimals = family.required, family.ints, family.decimals
-    timestamps, optional_timestamps = family.timestamps, family.optional_timestamps
+    """`_row_problem` for one family as a closure over its typed columns; `get(col)` gives a value."""
+    by_index = _row_checker_by_index(family)
+    columns = family.columns
 
     def check(get) -> str | None:
-        for col in required:
-            if not (get(col) or "").strip():
+        return by_index([get(c) for c in columns])
+
+    return check
+
+
+@functools.cache
+def _row_checker_by_index(family: CsvFamily):
+    """The same checks on a row given as a list in the family's column order (called once per row)."""
+    pos = {c: i for i, c in enumerate(family.columns)}
+    required = [(pos[c], c) for c in family.required]
+    ints = [(pos[c], c) for c in family.ints]
+    decimals = [(pos[c], c) for c in family.decimals]
+    timestamps = [(pos[c], c) for c in family.timestamps]
+    optional_timestamps = [(pos[c], c) for c in family.optional_timestamps]
+
+    def check(values: list) -> str | None:
+        for i, col in required:
+            if not (values[i] or "").strip():
                 return f"required field '{col}' is blank"
-        for col in ints:
-            value = get(col) or ""
+        for i, col in ints:
+            value = values[i] or ""
             if value.strip() and not _is_int(value):
                 return f"field '{col}' is not an integer: {value!r}"
-        for col in decimals:
-            value = get(col) or ""
+        for i, col in decimals:
+            value = values[i] or ""
             if value.strip() and not _is_decimal(value):
                 return f"field '{col}' is not a decimal: {value!r}"
-        for col in timestamps:
-            if parse_timestamp(get(col)) is None:
-                return f"field '{col}' is not an ISO 8601 timestamp: {get(col)!r}"
-        for col in optional_timestamps:
-            value = get(col) or ""
+        for i, col in timestamps:
+            if parse_timestamp(values[i]) is None:
+                return f"field '{col}' is not an ISO 8601 timestamp: {values[i]!r}"
+        for i, col in optional_timestamps:
+            value = values[i] or ""
             if value.strip() and parse_timestamp(value) is None:
                 return f"field '{col}' is not an ISO 8601 timestamp: {value!r}"
         return None
@@ -152,7 +168,7 @@ def parse_csv(data: bytes, family: CsvFamily) -> ParseResult:
         )
         return result
     order = [names.index(c) for c in family.columns]
-    columns, check = family.columns, _row_checker(family)
+    check = _row_checker_by_index(family)
     width = len(names)
     while True:
         start = reader.line_num + 1
@@ -175,7 +191,7 @@ def parse_csv(data: bytes, family: CsvFamily) -> ParseResult:
             result.rejects.append(Reject(ref, _csv_line(values), "invalid UTF-8 bytes in the record"))
             continue
         ordered = [values[i] for i in order]
-        problem = check(dict(zip(columns, ordered)).get)
+        problem = check(ordered)
         if problem:
             result.rejects.append(Reject(ref, _csv_line(values), problem))
             continue

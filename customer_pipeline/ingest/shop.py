@@ -7,13 +7,17 @@ key; a row whose content is unchanged is left alone, so re-running on unchanged 
 import datetime as dt
 import decimal
 import hashlib
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
+import pyarrow as pa
 import sqlalchemy as sa
 
 from customer_pipeline.ingest import store
 from customer_pipeline.ingest.parsing import Reject, parse_timestamp
+from customer_pipeline.ingest.workers import worker_count
 
 
 @dataclass(frozen=True)
@@ -147,10 +151,80 @@ def _get_watermark(con, table: str) -> str | None:
     return rows[0][0] if rows else None
 
 
+# rows converted per chunk while reading (bounds the Python objects held for a large table)
+_READ_CHUNK = 100_000
+# rows in `orders` (the incremental part) from which the tables are read in worker processes
+PARALLEL_MIN_ROWS = 100_000
+
+
+@dataclass
+class _Extracted:
+    """One table as read: its good rows as Arrow (lineage included), rejects, rows read, newest watermark."""
+
+    data: pa.Table
+    rejects: list[Reject]
+    rows_read: int
+    newest: str | None
+
+
+def _read_table(shop_url: str, name: str, marks: dict, now: dt.datetime, run_id: str) -> _Extracted:
+    """Read one shop table incrementally and check its rows (runs in process or in a worker)."""
+    table = SHOP_TABLES[name]
+    location = f"shop:{table.name}"
+    mark_at = table.columns.index(table.watermark) if table.watermark else None
+    engine = sa.create_engine(sqlalchemy_url(shop_url))
+    parts, rejects, rows_read, newest = [], [], 0, None
+    try:
+        with engine.connect() as conn:
+            q = _query(table, engine, marks[table.name], marks["orders"])
+            for chunk in conn.execution_options(stream_results=True).execute(q).partitions(_READ_CHUNK):
+                rows = [_row_texts(r) for r in chunk]
+                rows_read += len(rows)
+                good, refs = [], []
+                for values in rows:
+                    row = dict(zip(table.columns, values))
+                    ref = ":".join(str(row.get(k)) for k in table.key)
+                    problem = _problem(table, row)
+                    if problem:
+                        rejects.append(Reject(ref, repr(row), problem))
+                    else:
+                        good.append(values)
+                        refs.append(ref)
+                if mark_at is not None and good:
+                    top = max(v[mark_at] for v in good)
+                    newest = top if newest is None or top > newest else newest
+                batch = store.RowBatch(table.columns)
+                batch.add(good, refs, "shop", location, [_row_hash(v) for v in good])
+                parts.append(batch.arrow(now, run_id))
+    except sa.exc.SQLAlchemyError as exc:
+        raise SourceUnavailable(f"reading the shop database failed: {str(exc).splitlines()[0]}") from exc
+    finally:
+        engine.dispose()
+    data = pa.concat_tables(parts) if parts else store.RowBatch(table.columns).arrow(now, run_id)
+    return _Extracted(data, rejects, rows_read, newest)
+
+
+def _incremental_orders(engine: sa.Engine, orders_watermark: str | None) -> int:
+    """Rows of `orders` the extract will read: the measure of its size (0 when it cannot be told;
+    the read itself then reports what is wrong)."""
+    try:
+        orders = sa.Table("orders", sa.MetaData(), autoload_with=engine)
+        q = sa.select(sa.func.count()).select_from(orders)
+        if orders_watermark is not None:
+            q = q.where(orders.c.updated_at >= orders_watermark)
+        with engine.connect() as conn:
+            return int(conn.execute(q).scalar() or 0)
+    except Exception:  # noqa: BLE001 - only sizes the extract
+        return 0
+
+
 def extract_shop(
     con: duckdb.DuckDBPyConnection, shop_url: str, run_id: str, now: dt.datetime | None = None
 ) -> dict[str, ExtractStats]:
-    """Read every shop table incrementally into raw.shop_<table>; returns stats per table."""
+    """Read every shop table incrementally into raw.shop_<table>; returns stats per table.
+
+    Tables are read one at a time (a large extract reads them in worker processes, the next while
+    the current one is written) and upserted in order within one transaction."""
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     store.ensure_meta(con)
     try:
@@ -160,46 +234,42 @@ def extract_shop(
     except sa.exc.SQLAlchemyError as exc:
         raise SourceUnavailable(f"shop database unreachable ({shop_url.split('@')[-1]}): {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from exc
     marks = {name: _get_watermark(con, name) for name in SHOP_TABLES}
-    results = {}
     try:
-        with engine.connect() as conn:
-            fetched = {}
-            for table in SHOP_TABLES.values():
-                q = _query(table, engine, marks[table.name], marks["orders"])
-                fetched[table.name] = [_row_texts(r) for r in conn.execute(q).all()]
-    except sa.exc.SQLAlchemyError as exc:
-        raise SourceUnavailable(f"reading the shop database failed: {str(exc).splitlines()[0]}") from exc
+        workers = min(2, worker_count())
+        if workers >= 2 and _incremental_orders(engine, marks["orders"]) < PARALLEL_MIN_ROWS:
+            workers = 0
     finally:
         engine.dispose()
-    con.execute("BEGIN TRANSACTION")
+    results = {}
+    pool = (ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+            if workers >= 2 else None)
     try:
-        for table in SHOP_TABLES.values():
-            results[table.name] = _upsert(con, table, fetched[table.name], marks, now, run_id)
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        if pool is None:
+            reads = (_read_table(shop_url, name, marks, now, run_id) for name in SHOP_TABLES)
+        else:
+            futures = [pool.submit(_read_table, shop_url, name, marks, now, run_id) for name in SHOP_TABLES]
+            reads = (f.result() for f in futures)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for table, extracted in zip(SHOP_TABLES.values(), reads):
+                results[table.name] = _upsert(con, table, extracted, marks, now, run_id)
+                del extracted
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     return results
 
 
-def _upsert(con, table: ShopTable, rows: list[tuple], marks: dict, now, run_id) -> ExtractStats:
+def _upsert(con, table: ShopTable, extracted: _Extracted, marks: dict, now, run_id) -> ExtractStats:
     location = f"shop:{table.name}"
     raw_table = f"raw.shop_{table.name}"
     store.ensure_raw_table(con, f"shop_{table.name}", table.columns)
-    stats = ExtractStats(table.name, marks[table.name], marks[table.name], rows_read=len(rows))
-    good, refs, rejects = [], [], []
-    for values in rows:
-        row = dict(zip(table.columns, values))
-        ref = ":".join(str(row.get(k)) for k in table.key)
-        problem = _problem(table, row)
-        if problem:
-            rejects.append(Reject(ref, repr(row), problem))
-        else:
-            good.append(values)
-            refs.append(ref)
-    batch = store.RowBatch(table.columns)
-    batch.add(good, refs, "shop", location, [_row_hash(v) for v in good])
-    df = batch.arrow(now, run_id)
+    stats = ExtractStats(table.name, marks[table.name], marks[table.name], rows_read=extracted.rows_read)
+    df, rejects = extracted.data, extracted.rejects
     key_match = " AND ".join(f'r."{k}" = n."{k}"' for k in table.key)
     con.register("_incoming", df)
     try:
@@ -233,10 +303,10 @@ def _upsert(con, table: ShopTable, rows: list[tuple], marks: dict, now, run_id) 
     ]
     store.quarantine(con, "shop", location, new_rejects, now, run_id)
     stats.rows_unchanged = int(unchanged)
-    stats.rows_loaded = len(good) - stats.rows_unchanged
+    stats.rows_loaded = df.num_rows - stats.rows_unchanged
     stats.rows_quarantined = len(rejects)
-    if table.watermark and good:
-        newest = max(v[table.columns.index(table.watermark)] for v in good)
+    if table.watermark and df.num_rows:
+        newest = extracted.newest
         if stats.watermark_from is None or newest > stats.watermark_from:
             stats.watermark_to = newest
             con.execute(

@@ -1,9 +1,12 @@
 """Shared text cleaning and the parse-each-distinct-value-once helper of the standardisers."""
 
 import logging
+import multiprocessing
+import os
 import re
 import unicodedata
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -87,3 +90,24 @@ def map_unique_tuple(values: pd.Series, func: Callable[[Any], tuple], width: int
     table[-1, :] = empty
     picked = table[codes]
     return [pd.Series(picked[:, j], index=values.index, dtype=object) for j in range(width)]
+
+
+def worker_count() -> int:
+    """Worker processes for large batches: `CUSTOMER_PIPELINE_WORKERS` (0 = none), else up to 2 (cores)."""
+    configured = os.environ.get("CUSTOMER_PIPELINE_WORKERS", "").strip()
+    if configured:
+        return max(0, int(configured))
+    return min(2, os.cpu_count() or 1)
+
+
+def parallel_map(func: Callable[[list], list], items: list, min_items: int, workers: int | None = None) -> list:
+    """``func(items)`` for a module-level ``func`` mapping a list to an equally long list; with at least
+    ``min_items`` items and two or more workers, the list is cut into chunks parsed in spawned
+    processes and the results are joined back in order (same output as one call)."""
+    workers = worker_count() if workers is None else workers
+    if workers < 2 or len(items) < min_items:
+        return func(items)
+    size = -(-len(items) // (workers * 4))  # a few chunks per worker evens out uneven chunks
+    chunks = [items[i:i + size] for i in range(0, len(items), size)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return [result for part in pool.map(func, chunks) for result in part]

@@ -8,7 +8,9 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from customer_pipeline.standardize._text import clean_text, is_missing, map_unique, safe_call, strip_accents
+from customer_pipeline.standardize._text import (
+    clean_text, is_missing, map_unique, parallel_map, safe_call, strip_accents,
+)
 
 # token (casefolded, no trailing dot) -> (canonical title, gender the title implies)
 TITLES: dict[str, tuple[str, str | None]] = {
@@ -259,6 +261,21 @@ def standardize_name(first_raw, last_raw, full_raw=None) -> NameResult:
     return NameResult(first_disp, last_disp, first_norm, last_norm, key, swapped, title)
 
 
+# distinct (first, last, full) triples above which they are parsed in worker processes
+PARALLEL_MIN_NAMES = 100_000
+
+
+def _standardize_packed(packed: list[str]) -> list[tuple]:
+    """NAME_COLUMNS values for each packed "first\x1flast\x1ffull" triple ("\x00" = missing)."""
+    empty = standardize_name(None, None, None)
+    out = []
+    for text in packed:
+        parts = [None if p == "\x00" else p for p in text.split("\x1f")]
+        r = safe_call(standardize_name, *parts, default=empty)
+        out.append((r.first_name, r.last_name, r.first_name_norm, r.last_name_norm, r.name_key, r.name_swapped, r.title))
+    return out
+
+
 def standardize_names(first_raw: pd.Series, last_raw: pd.Series, full_raw: pd.Series | None = None) -> pd.DataFrame:
     """Vectorised ``standardize_name``: each distinct (first, last, full) triple is parsed once."""
     if full_raw is None:
@@ -269,12 +286,9 @@ def standardize_names(first_raw: pd.Series, last_raw: pd.Series, full_raw: pd.Se
         return s.astype(object).where(s.notna(), "\x00").astype(str).str.replace(sep, " ", regex=False)
 
     codes, uniques = pd.factorize(text(first_raw) + sep + text(last_raw) + sep + text(full_raw))
-    empty = standardize_name(None, None, None)
     table = np.empty((len(uniques), len(NAME_COLUMNS)), dtype=object)
-    for i, packed in enumerate(uniques):
-        parts = [None if p == "\x00" else p for p in packed.split(sep)]
-        r = safe_call(standardize_name, *parts, default=empty)
-        table[i] = (r.first_name, r.last_name, r.first_name_norm, r.last_name_norm, r.name_key, r.name_swapped, r.title)
+    if len(uniques):
+        table[:] = parallel_map(_standardize_packed, list(uniques), PARALLEL_MIN_NAMES)
     picked = table[codes] if len(uniques) else np.empty((0, len(NAME_COLUMNS)), dtype=object)
     out = pd.DataFrame(picked, index=first_raw.index, columns=NAME_COLUMNS)
     out["name_swapped"] = out["name_swapped"].fillna(False).astype(bool)
