@@ -71,8 +71,6 @@ def _instance():
 
 def run_pipeline(settings: Settings) -> tuple[int, str]:
     """Materialise every asset once; returns (exit status, one-line reason)."""
-    import dagster as dg
-
     import uuid
 
     from customer_pipeline.definitions import defs

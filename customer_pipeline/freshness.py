@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from customer_pipeline.warehouse import table_exists
+from customer_pipeline.warehouse import table_exists, transaction
 
 FRESH, WARNING, FAILED, NEVER_LOADED = "fresh", "warning", "failed", "never_loaded"
 TABLE = "gold.source_freshness"
@@ -148,14 +148,10 @@ def write(con: duckdb.DuckDBPyConnection, measurements: list[SourceFreshness]) -
     df = frame(measurements)
     con.register("_freshness_df", df)
     try:
-        con.execute("BEGIN TRANSACTION")
-        con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS SELECT * FROM _freshness_df")
-        con.execute(f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} AS SELECT * FROM _freshness_df LIMIT 0")
-        con.execute(f"INSERT INTO {HISTORY_TABLE} SELECT * FROM _freshness_df")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS SELECT * FROM _freshness_df")
+            con.execute(f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} AS SELECT * FROM _freshness_df LIMIT 0")
+            con.execute(f"INSERT INTO {HISTORY_TABLE} SELECT * FROM _freshness_df")
     finally:
         con.unregister("_freshness_df")
     return df

@@ -63,15 +63,23 @@ def read_df(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None
     return con.execute(sql, params or []).df()
 
 
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All statements inside land together or not at all (readers see the old or the new state)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
 def replace_table(con: duckdb.DuckDBPyConnection, qualified: str, df: pd.DataFrame) -> None:
     """Swap a table's content atomically (one transaction: readers see old or new, never half)."""
     con.register("_replace_df", df)
     try:
-        con.execute("BEGIN TRANSACTION")
-        con.execute(f"CREATE OR REPLACE TABLE {qualified} AS SELECT * FROM _replace_df")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(f"CREATE OR REPLACE TABLE {qualified} AS SELECT * FROM _replace_df")
     finally:
         con.unregister("_replace_df")

@@ -25,6 +25,7 @@ from customer_pipeline.ingest.formats import (
 )
 from customer_pipeline.ingest.parsing import Reject
 from customer_pipeline.ingest.workers import FileParser, ParsedFile
+from customer_pipeline.warehouse import transaction
 
 FLUSH_ROWS = 200_000  # rows held in memory before they are written (bounded memory at any volume)
 
@@ -156,13 +157,8 @@ class _Load:
 
 
 def _transaction(con, work) -> None:
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         work()
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
 
 
 def load_csv_family(

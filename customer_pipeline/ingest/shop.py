@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from customer_pipeline.ingest import store
 from customer_pipeline.ingest.parsing import Reject, parse_timestamp
+from customer_pipeline.warehouse import transaction
 from customer_pipeline.ingest.workers import worker_count
 
 
@@ -249,15 +250,10 @@ def extract_shop(
         else:
             futures = [pool.submit(_read_table, shop_url, name, marks, now, run_id) for name in SHOP_TABLES]
             reads = (f.result() for f in futures)
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             for table, extracted in zip(SHOP_TABLES.values(), reads):
                 results[table.name] = _upsert(con, table, extracted, marks, now, run_id)
                 del extracted
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -241,18 +241,14 @@ def write_report(con: duckdb.DuckDBPyConnection, metrics: pd.DataFrame) -> None:
     )
     con.register("_dq_metrics", metrics[list(COLUMNS)])
     try:
-        con.execute("BEGIN TRANSACTION")
-        for run_id in metrics["run_id"].unique():
-            con.execute(f"DELETE FROM {REPORT_TABLE} WHERE run_id = ?", [str(run_id)])
-        con.execute(f"INSERT INTO {REPORT_TABLE} SELECT {', '.join(COLUMNS)} FROM _dq_metrics")
-        con.execute(
-            f"""CREATE OR REPLACE TABLE {LATEST_TABLE} AS SELECT * FROM {REPORT_TABLE}
-            WHERE run_id = (SELECT run_id FROM {REPORT_TABLE} ORDER BY measured_at DESC LIMIT 1)"""
-        )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with wh.transaction(con):
+            for run_id in metrics["run_id"].unique():
+                con.execute(f"DELETE FROM {REPORT_TABLE} WHERE run_id = ?", [str(run_id)])
+            con.execute(f"INSERT INTO {REPORT_TABLE} SELECT {', '.join(COLUMNS)} FROM _dq_metrics")
+            con.execute(
+                f"""CREATE OR REPLACE TABLE {LATEST_TABLE} AS SELECT * FROM {REPORT_TABLE}
+                WHERE run_id = (SELECT run_id FROM {REPORT_TABLE} ORDER BY measured_at DESC LIMIT 1)"""
+            )
     finally:
         con.unregister("_dq_metrics")
 

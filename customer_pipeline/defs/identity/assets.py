@@ -12,7 +12,7 @@ from customer_pipeline.identity import linking, store
 from customer_pipeline.identity.clustering import cluster
 from customer_pipeline.identity.deterministic import deterministic_links
 from customer_pipeline.identity.ids import assign_ids
-from customer_pipeline.warehouse import replace_table
+from customer_pipeline.warehouse import replace_table, transaction
 
 MODEL_KEY = dg.AssetKey(["identity", "splink_model"])
 
@@ -77,8 +77,7 @@ def resolve_customers(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     xref, history = assign_ids(clusters, previous, now)
     queue = store.review_queue_with_records(queue, records)
     with warehouse.connect() as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             for table, frame in (("identity.review_queue", queue), ("gold.customer_xref", xref)):
                 con.register("_frame", frame)
                 con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _frame")
@@ -87,10 +86,6 @@ def resolve_customers(context: dg.AssetExecutionContext, warehouse: WarehouseRes
             con.execute("CREATE TABLE IF NOT EXISTS gold.customer_id_history AS SELECT * FROM _history WHERE false")
             con.execute("INSERT INTO gold.customer_id_history SELECT * FROM _history")
             con.unregister("_history")
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
         history_total = con.execute("SELECT count(*) FROM gold.customer_id_history").fetchall()[0][0]
     customers = xref["customer_id"].nunique()
     sizes = xref.groupby("customer_id").size()
