@@ -287,3 +287,61 @@ def test_email_typo_level_does_not_match_household_initials():
     links = linking.predict(records, linking.MODEL_PATH, threshold_match_weight=-100)
     row = links[(links.record_id_l == "pos|card:home2") & (links.record_id_r == "shop|customer:home1")].iloc[0]
     assert json.loads(row.comparison_detail)["email"] < 0
+
+
+def test_saved_model_is_scored_with_the_code_blocking_rules_and_fast_email_sql():
+    records = household_and_namesakes()
+    prepared = sm.prepare(records)
+    with sm.duckdb_session(len(prepared)) as db_api:
+        linker = sm.new_linker(db_api, prepared, linking.MODEL_PATH)
+        s = linker._settings_obj
+        rules = [br.blocking_rule_sql for br in s._blocking_rules_to_generate_predictions]
+        email = next(c for c in s.comparisons if c.output_column_name == "email")
+        conditions = [lvl.sql_condition for lvl in email.comparison_levels]
+    expected = [r.create_blocking_rule_dict("duckdb")["blocking_rule"] for r in sm.prediction_blocking_rules()]
+    assert rules == expected
+    # no rule on a name plus an initial alone: those blocks grow with the population
+    assert not any(re.fullmatch(r'\(l\."last_name_norm" = r\."last_name_norm"\) AND \(l\."first_initial" = r\."first_initial"\)', r)
+                   for r in rules)
+    assert sm.EMAIL_TYPO_SQL in conditions
+
+
+def test_fast_email_typo_sql_selects_the_same_pairs():
+    import duckdb
+
+    rng = random.Random(3)
+    alphabet = "abcdefghij.0123456789"
+    emails = ["a@x.de", "ab@x.de", "anna.smith12@gmail.com", "j.smith@web.de", "john.smith12@gmx.de"]
+    emails += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 12))) + "@x.de" for _ in range(300)]
+    pairs = []
+    for e in emails:
+        for _ in range(8):  # one random edit: substitution, insertion, deletion or transposition
+            i = rng.randrange(len(e))
+            op = rng.randrange(4)
+            c = rng.choice(alphabet)
+            f = {0: e[:i] + c + e[i + 1:], 1: e[:i] + c + e[i:], 2: e[:i] + e[i + 1:],
+                 3: e[:i] + e[i + 1:i + 2] + e[i:i + 1] + e[i + 2:]}[op]
+            pairs.append((e, f))
+        pairs.append((e, rng.choice(emails)))
+    frame = pd.DataFrame(pairs, columns=["email_norm_l", "email_norm_r"])
+    con = duckdb.connect()
+    con.register("pairs", frame)
+    old, new = sm._EMAIL_TYPO_SQL_V1, sm.EMAIL_TYPO_SQL
+    counts = con.execute(f"SELECT count(*) FILTER (WHERE coalesce(({old}), false)), "
+                         f"count(*) FILTER (WHERE coalesce(({old}), false) <> coalesce(({new}), false)) FROM pairs").fetchall()[0]
+    con.close()
+    assert counts[0] > 500  # many pairs within one edit were tried
+    assert counts[1] == 0
+
+
+def test_a_name_typo_with_an_email_typo_is_still_compared():
+    # No shared phone, email, full name, birth date or postcode: only the email-typo rules find it.
+    base = {"first": "mathilde", "last": "gunpf", "dob": None, "email": "mathilde.gunpf@gmx.de",
+            "phone": None, "phone_type": None, "street": None, "postcode": None, "city": None}
+    records = pd.DataFrame([
+        _record("shop", "customer:1", base),
+        _record("call_center", "contact:1", base, first_name_norm="m", email_corrected="mathilde.gnupf@gmx.de"),
+    ])
+    links = linking.predict(records, linking.MODEL_PATH, threshold_match_weight=-100)
+    assert links.attrs["pairs_compared"] == 1
+    assert json.loads(links["comparison_detail"].iloc[0])["email"] > 0

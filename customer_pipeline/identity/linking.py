@@ -153,14 +153,15 @@ def predict(records: pd.DataFrame, model_path: str | Path = MODEL_PATH,
 
 
 def count_comparisons(records: pd.DataFrame, model_path: str | Path | None = None) -> pd.DataFrame:
-    """Pairs each prediction blocking rule adds (marginal and cumulative), computed exactly."""
+    """Pairs each prediction blocking rule adds (marginal and cumulative), computed exactly.
+
+    The rules are those `predict` uses (`splink_model.prediction_blocking_rules`), whatever rules
+    the saved model at `model_path` lists (kept as an argument for callers; not needed).
+    """
     from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
     prepared = sm.prepare(records)
-    if model_path is not None:
-        rules = json.loads(Path(model_path).read_text())["blocking_rules_to_generate_predictions"]
-    else:
-        rules = sm.prediction_blocking_rules()
+    rules = sm.prediction_blocking_rules()
     with sm.duckdb_session(len(prepared)) as db_api:
         table = db_api.register(prepared, dataset_display_name="person_records")
         result = count_comparisons_from_blocking_rules(
