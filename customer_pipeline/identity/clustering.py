@@ -6,18 +6,7 @@ import pandas as pd
 import pyarrow as pa
 
 LINK_COLUMNS = ["record_id_l", "record_id_r", "match_weight", "match_probability", "link_type", "comparison_detail"]
-REVIEW_COLUMNS = [
-    "record_id_l",
-    "record_id_r",
-    "match_weight",
-    "match_probability",
-    "link_type",
-    "comparison_detail",
-    "reason",
-    "cluster_key_l",
-    "cluster_key_r",
-    "same_cluster",
-]
+REVIEW_COLUMNS = [*LINK_COLUMNS, "reason", "cluster_key_l", "cluster_key_r", "same_cluster"]
 
 
 def empty_links() -> pd.DataFrame:

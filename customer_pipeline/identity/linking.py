@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from customer_pipeline.identity import splink_model as sm
+from customer_pipeline.identity.clustering import LINK_COLUMNS  # the links frame of docs/staging-contract.md
 
 logger = logging.getLogger(__name__)
 
@@ -33,15 +34,6 @@ DEFAULT_REVIEW_LOW_WEIGHT = 2.0
 # assumed to find this share of all matches.
 PRIOR_RULES_RECALL = 0.8
 REESTIMATE_PRIOR_FROM_ROWS = 1_000
-
-LINK_COLUMNS = [
-    "record_id_l",
-    "record_id_r",
-    "match_weight",
-    "match_probability",
-    "link_type",
-    "comparison_detail",
-]
 
 
 def settings() -> dict:
