@@ -174,22 +174,29 @@ def load_csv_family(
     load = _Load(con, family.source, family.name, f"raw.{family.name}", family.columns,
                  [f"raw.{family.name}"], run_id, now)
 
+    # (name, path, parse?) of every file this family handles: its own files, and stray ones it claims
+    files = (
+        (rel, path, _matches(family.pattern, rel))
+        for rel, path in landing_files(landing_dir, family.folder)
+        if _matches(family.pattern, rel) or (claim_unknown and not any(_matches(f.pattern, rel) for f in siblings))
+    )
+    return _load_files(con, load, files, family.name, f"file name matches no {family.source} file family of the contract")
+
+
+def _load_files(con, load: "_Load", files, parse_as: str, stray_reason: str) -> LoadStats:
+    """Hash each file, parse the new or corrected ones (in worker processes) and load them in one transaction."""
+
     def work():
         with FileParser() as parser:
-            for rel, path in landing_files(landing_dir, family.folder):
-                mine = _matches(family.pattern, rel)
-                unknown = not any(_matches(f.pattern, rel) for f in siblings)
-                if not mine and not (claim_unknown and unknown):
-                    continue
+            for rel, path, parse in files:
                 data = path.read_bytes()
                 digest = file_hash(data)
                 if not load.wants(rel, digest):
                     continue
-                if mine:
-                    parser.submit((rel, digest, "parse"), family.name, data, family.source, rel, digest, now, run_id)
+                if parse:
+                    parser.submit((rel, digest, "parse"), parse_as, data, load.source, rel, digest, load.now, load.run_id)
                 else:
-                    parser.passthrough((rel, digest, "quarantine"),
-                                       f"file name matches no {family.source} file family of the contract")
+                    parser.passthrough((rel, digest, "quarantine"), stray_reason)
                 for item, value in parser.ready():
                     load.handle(item, value)
             for item, value in parser.drain():
@@ -264,27 +271,8 @@ def load_app_events(
     for table in ("app_events", "app_event_duplicates"):
         store.ensure_raw_table(con, table, APP_EVENT_COLUMNS)
     load = _AppLoad(con, "app", "app_events", "raw.app_events", APP_EVENT_COLUMNS, APP_TABLES, run_id, now)
-
-    def work():
-        with FileParser() as parser:
-            for rel, path in landing_files(landing_dir, APP_EVENTS_FOLDER):
-                data = path.read_bytes()
-                digest = file_hash(data)
-                if not load.wants(rel, digest):
-                    continue
-                if _matches(APP_EVENTS_PATTERN, rel):
-                    parser.submit((rel, digest, "parse"), "app_events", data, "app", rel, digest, now, run_id)
-                else:
-                    parser.passthrough((rel, digest, "quarantine"),
-                                       "file name matches no app_events file family of the contract")
-                for item, value in parser.ready():
-                    load.handle(item, value)
-            for item, value in parser.drain():
-                load.handle(item, value)
-        load.finish()
-
-    _transaction(con, work)
-    return load.stats
+    files = ((rel, path, _matches(APP_EVENTS_PATTERN, rel)) for rel, path in landing_files(landing_dir, APP_EVENTS_FOLDER))
+    return _load_files(con, load, files, "app_events", "file name matches no app_events file family of the contract")
 
 
 def _promote_orphaned_duplicates(con) -> None:
