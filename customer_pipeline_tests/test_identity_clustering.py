@@ -25,7 +25,7 @@ def pairs_of(links: pd.DataFrame) -> set[tuple[str, str, str]]:
     return set(zip(links["record_id_l"], links["record_id_r"], links["link_type"]))
 
 
-def splink(l: str, r: str, weight: float, detail: str = '{"first_name": 3.1}') -> dict:
+def splink(l: str, r: str, weight: float, detail: str = '{"first_name": 3.1, "email": 9.0}') -> dict:
     prob = 1 / (1 + 2 ** (-weight))
     return dict(record_id_l=l, record_id_r=r, match_weight=weight, match_probability=prob,
                 link_type="splink", comparison_detail=detail)
@@ -264,4 +264,93 @@ def test_no_links_at_all_gives_singletons():
     clusters, review = cluster(pd.Series(["z|2", "z|1"]), None, ACCEPT, REVIEW_LOW, None)
     assert list(clusters["record_id"]) == ["z|1", "z|2"]
     assert list(clusters["cluster_key"]) == ["z|1", "z|2"]
+    assert review.empty
+
+
+# --- links that rest on the name alone ---------------------------------------------------------
+
+NAME_ONLY = '{"first_name": 7.0, "last_name": 9.0, "birth_date": 0.0, "email": 0.0, "phone": 0.0, "address": 0.0}'
+NAME_ONLY_ACCEPT = ACCEPT + 1.0
+
+
+def evidence(**kinds: str) -> pd.DataFrame:
+    return pd.DataFrame({"record_id": [k.replace("_", "|") for k in kinds], "evidence": list(kinds.values())})
+
+
+def test_a_bare_name_joins_the_one_customer_its_name_points_to():
+    # "Mary Smith" on a call: below the accept weight, but only one customer can be her.
+    ids = ["shop|1", "pos|1", "cc|1"]
+    links = links_frame(splink("pos|1", "shop|1", 20.0), splink("cc|1", "shop|1", 3.0, NAME_ONLY),
+                        splink("cc|1", "pos|1", 3.0, NAME_ONLY))
+    clusters, review = cluster(ids, links, ACCEPT, REVIEW_LOW, None, evidence=evidence(cc_1="name"))
+    assert members(clusters) == {frozenset(ids)}
+    assert clusters.set_index("record_id").loc["cc|1", "match_probability"] == 1 / (1 + 2 ** -3.0)
+    assert set(review["reason"]) == {"uncertain"} and review["same_cluster"].all()
+
+
+def test_a_bare_name_never_bridges_two_namesakes():
+    # Two customers called Theo van Orleans (different emails, addresses) and a call from "Theo
+    # van Orleans": the name links the call to both, strongly; it joins neither and bridges nothing.
+    ids = ["shop|a", "shop|b", "cc|1"]
+    links = links_frame(splink("cc|1", "shop|a", 15.0, NAME_ONLY), splink("cc|1", "shop|b", 15.0, NAME_ONLY))
+    clusters, review = cluster(ids, links, ACCEPT, REVIEW_LOW, None, evidence=evidence(cc_1="name"))
+    assert members(clusters) == {frozenset({i}) for i in ids}
+    assert list(review["reason"]) == ["name_only", "name_only"]
+    assert not review["same_cluster"].any()
+
+
+def test_without_evidence_kinds_a_strong_name_only_link_still_cannot_bridge():
+    ids = ["shop|a", "shop|b", "pos|c"]
+    links = links_frame(splink("pos|c", "shop|a", 15.0, NAME_ONLY), splink("pos|c", "shop|b", 15.0, NAME_ONLY))
+    clusters, _ = cluster(ids, links, ACCEPT, REVIEW_LOW, None)
+    assert members(clusters) == {frozenset({i}) for i in ids}
+
+
+def test_name_only_link_between_two_full_customers_needs_the_higher_bar_and_a_single_partner():
+    ids = ["shop|1", "pos|1", "shop|2", "pos|2", "pos|3"]
+    links = links_frame(
+        splink("pos|1", "shop|1", NAME_ONLY_ACCEPT - 0.5, NAME_ONLY),  # above accept, below the name-only bar
+        splink("pos|2", "shop|2", NAME_ONLY_ACCEPT, NAME_ONLY),        # each the other's only partner
+    )
+    clusters, review = cluster(ids, links, ACCEPT, REVIEW_LOW, None, name_only_accept_weight=NAME_ONLY_ACCEPT)
+    assert members(clusters) == {frozenset({"shop|1"}), frozenset({"pos|1"}), frozenset({"shop|2", "pos|2"}),
+                                 frozenset({"pos|3"})}
+    assert list(zip(review["record_id_l"], review["reason"])) == [("pos|1", "name_only")]
+    # A third customer with the same name: pos|2 is no longer anyone's only partner.
+    links = pd.concat([links, links_frame(splink("pos|2", "pos|3", NAME_ONLY_ACCEPT + 2, NAME_ONLY))])
+    clusters, _ = cluster(ids, links, ACCEPT, REVIEW_LOW, None, name_only_accept_weight=NAME_ONLY_ACCEPT)
+    assert members(clusters) == {frozenset({i}) for i in ids}
+
+
+def test_a_caller_with_an_unknown_number_joins_the_one_customer_of_that_name():
+    # A call-center contact with a name and a phone no other record has (no birth date, no address).
+    ids = ["shop|1", "cc|1", "cc|2", "shop|9"]
+    links = links_frame(
+        splink("cc|1", "shop|1", 4.0, NAME_ONLY),
+        splink("cc|2", "shop|1", 4.0, NAME_ONLY), splink("cc|2", "shop|9", 4.0, NAME_ONLY),
+    )
+    clusters, _ = cluster(ids, links, ACCEPT, REVIEW_LOW, None,
+                          evidence=evidence(cc_1="contact", cc_2="contact", shop_1="more", shop_9="more"))
+    assert members(clusters) == {frozenset({"shop|1", "cc|1"}), frozenset({"cc|2"}), frozenset({"shop|9"})}
+
+
+def test_bare_names_that_agree_form_one_group_that_needs_a_single_anchor():
+    # Two calls from "James Butler" agree with each other; one also points at customer a, the other
+    # at customer b (two James Butlers): the pair of calls stays apart from both.
+    ids = ["cc|1", "cc|2", "shop|a", "shop|b"]
+    links = links_frame(
+        splink("cc|1", "cc|2", NAME_ONLY_ACCEPT, NAME_ONLY),
+        splink("cc|1", "shop|a", 3.0, NAME_ONLY), splink("cc|2", "shop|b", 3.0, NAME_ONLY),
+    )
+    clusters, _ = cluster(ids, links, ACCEPT, REVIEW_LOW, None, evidence=evidence(cc_1="name", cc_2="name"),
+                          name_only_accept_weight=NAME_ONLY_ACCEPT)
+    assert members(clusters) == {frozenset({"cc|1", "cc|2"}), frozenset({"shop|a"}), frozenset({"shop|b"})}
+
+
+def test_a_no_match_decision_keeps_a_bare_name_apart():
+    ids = ["shop|1", "cc|1"]
+    links = links_frame(splink("cc|1", "shop|1", 3.0, NAME_ONLY))
+    decisions = pd.DataFrame([dict(record_id_l="cc|1", record_id_r="shop|1", decision="no_match")])
+    clusters, review = cluster(ids, links, ACCEPT, REVIEW_LOW, decisions, evidence=evidence(cc_1="name"))
+    assert clusters["cluster_key"].nunique() == 2
     assert review.empty

@@ -224,6 +224,27 @@ def test_prepare_drops_email_tags_and_splits_mobile_from_landline():
     assert pd.isna(prepared.loc["shop|customer:home1", "phone_mobile"])
 
 
+def test_record_evidence_tells_bare_names_and_contacts_from_fuller_records():
+    records = pd.DataFrame({
+        "record_id": ["cc|1", "cc|2", "cc|3", "pos|1", "app|1"],
+        "email_corrected": [None, "", "mary@example.com", None, None],
+        "phone_e164": [None, "  ", None, "+447700900123", None],
+        "birth_date": [None, None, None, None, pd.NaT],
+        "street": [None, None, None, None, None],
+        "postcode": [None, None, None, "E1 6AN", None],
+        "city": [None, None, None, None, "Leeds"],
+    })
+    kinds = dict(zip(*sm.record_evidence(records).to_dict("list").values()))
+    assert kinds == {"cc|1": "name", "cc|2": "name", "cc|3": "contact", "pos|1": "more", "app|1": "more"}
+
+
+def test_link_detail_keys_include_the_name_comparisons_the_clustering_knows():
+    from customer_pipeline.identity.clustering import NAME_COMPARISONS
+
+    names = [c.create_comparison_dict("duckdb")["output_column_name"] for c in sm.comparisons()]
+    assert set(NAME_COMPARISONS) <= set(names) and len(names) > len(NAME_COMPARISONS)
+
+
 def test_regularise_floors_m_and_caps_partial_levels():
     model = {"comparisons": [{"comparison_levels": [
         {"is_null_level": True},

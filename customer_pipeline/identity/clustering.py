@@ -8,6 +8,10 @@ import pyarrow as pa
 LINK_COLUMNS = ["record_id_l", "record_id_r", "match_weight", "match_probability", "link_type", "comparison_detail"]
 REVIEW_COLUMNS = [*LINK_COLUMNS, "reason", "cluster_key_l", "cluster_key_r", "same_cluster"]
 
+# Keys of `comparison_detail` that compare names. A scored link whose every other comparison
+# weighs 0 (unknown on one side) rests on the name alone: see `cluster` for how such links are used.
+NAME_COMPARISONS = ("first_name", "last_name")
+
 
 def empty_links() -> pd.DataFrame:
     """A links frame (docs/staging-contract.md) with no rows."""
@@ -95,8 +99,13 @@ SELECT least(k.record_id_l, k.record_id_r) AS record_id_l,
        greatest(k.record_id_l, k.record_id_r) AS record_id_r,
        k.match_weight, k.match_probability, k.link_type, k.comparison_detail,
        starts_with(coalesce(k.link_type, ''), 'deterministic') OR k.match_weight = 'inf'::DOUBLE AS det,
-       d.decision
+       d.decision,
+       k.match_weight < 'inf'::DOUBLE AND NOT starts_with(coalesce(k.link_type, ''), 'deterministic')
+       AND coalesce(len(map_keys(detail.m)) > 0
+           AND len(list_filter(map_entries(detail.m),
+                               lambda e: e.key NOT IN {names} AND coalesce(e.value, 0) <> 0)) = 0, false) AS name_only
 FROM links_in AS k
+CROSS JOIN LATERAL (SELECT TRY_CAST(TRY_CAST(k.comparison_detail AS JSON) AS MAP(VARCHAR, DOUBLE)) AS m) AS detail
 LEFT JOIN decided AS d
   ON d.l = least(k.record_id_l, k.record_id_r) AND d.r = greatest(k.record_id_l, k.record_id_r)
 WHERE k.record_id_l <> k.record_id_r;
@@ -107,7 +116,7 @@ SELECT il.code AS l, ir.code AS r, CASE WHEN p.det THEN 1.0 ELSE p.match_probabi
 FROM pairs AS p
 JOIN ids AS il ON il.record_id = p.record_id_l
 JOIN ids AS ir ON ir.record_id = p.record_id_r
-WHERE (p.det OR p.match_weight >= $accept) AND p.decision IS DISTINCT FROM 'no_match'
+WHERE (p.det OR (p.match_weight >= $accept AND NOT p.name_only)) AND p.decision IS DISTINCT FROM 'no_match'
 UNION ALL
 SELECT il.code, ir.code, 1.0
 FROM decided AS d
@@ -116,12 +125,21 @@ JOIN ids AS ir ON ir.record_id = d.r
 WHERE d.decision = 'match'
 """
 
+# Undecided links that rest on the name alone: candidates of the second clustering phase.
+_NAME_ONLY_EDGES = """
+SELECT il.code AS l, ir.code AS r, p.match_probability AS p, p.match_weight AS w
+FROM pairs AS p
+JOIN ids AS il ON il.record_id = p.record_id_l
+JOIN ids AS ir ON ir.record_id = p.record_id_r
+WHERE p.name_only AND p.decision IS NULL AND p.match_weight >= $low
+"""
+
 _REVIEW = """
 WITH queue AS (
     SELECT record_id_l, record_id_r, match_weight, match_probability, link_type, comparison_detail,
-           'uncertain' AS reason
+           CASE WHEN match_weight >= $accept THEN 'name_only' ELSE 'uncertain' END AS reason
     FROM pairs
-    WHERE NOT det AND decision IS NULL AND match_weight >= $low AND match_weight < $accept
+    WHERE NOT det AND decision IS NULL AND match_weight >= $low AND (match_weight < $accept OR name_only)
     QUALIFY row_number() OVER (PARTITION BY record_id_l, record_id_r ORDER BY match_weight DESC) = 1
     UNION ALL
     SELECT d.l, d.r, p.match_weight, p.match_probability, p.link_type, p.comparison_detail,
@@ -136,9 +154,60 @@ SELECT q.*, cl.cluster_key AS cluster_key_l, cr.cluster_key AS cluster_key_r,
 FROM queue AS q
 JOIN clusters AS cl ON cl.record_id = q.record_id_l
 JOIN clusters AS cr ON cr.record_id = q.record_id_r
-WHERE q.reason = 'uncertain' OR cl.cluster_key = cr.cluster_key
+WHERE q.reason = 'uncertain' OR (q.reason = 'name_only') <> (cl.cluster_key = cr.cluster_key)
 ORDER BY q.reason DESC, q.match_weight DESC, q.record_id_l, q.record_id_r
 """
+
+
+def _name_only_edges(root: np.ndarray, bare: np.ndarray, contact: np.ndarray, cand: dict,
+                     name_only_accept: float) -> np.ndarray:
+    """Which name-only candidate links become edges (a boolean mask over `cand`).
+
+    `root` is the clustering on the other evidence. A link whose only agreement is the name says
+    "same name", and a name can belong to several people, so such a link joins two clusters only
+    where nothing else claims the record: a bare name never bridges two namesakes.
+    A cluster is *thin* when all its records carry nothing but a name (`bare`), or when it is a
+    single record with a name and an email or phone that no other record shares, and no birth
+    date nor address (`contact`: what a call-center agent types). Other clusters are *full*.
+    1. Two full clusters: a name-only link at >= `name_only_accept` joins them when each is the
+       other's only such partner.
+    2. Two thin clusters join at >= `name_only_accept`.
+    3. A group of thin clusters (after 2) joins the one full cluster it has name-only links to
+       (any candidate, i.e. from the review floor up); with two or more it stays apart.
+    """
+    n = len(root)
+    l = np.asarray(cand["l"], dtype=np.int64)
+    r = np.asarray(cand["r"], dtype=np.int64)
+    w = np.asarray(cand["w"], dtype=float)
+    keep = np.zeros(len(l), dtype=bool)
+    if not len(l):
+        return keep
+    all_bare = np.ones(n, dtype=bool)
+    np.logical_and.at(all_bare, root, bare)
+    size = np.bincount(root, minlength=n)
+    thin_root = all_bare | ((size == 1) & contact)
+    a, b = root[l], root[r]
+    ta, tb = thin_root[a], thin_root[b]
+    apart = a != b
+    # 1. Mutually unique partners among full clusters.
+    strong = apart & ~ta & ~tb & (w >= name_only_accept)
+    if strong.any():
+        sides = pd.DataFrame({"c": np.concatenate([a[strong], b[strong]]), "o": np.concatenate([b[strong], a[strong]])})
+        partners = sides.drop_duplicates().groupby("c").size()
+        unique = partners.index[partners.to_numpy() == 1].to_numpy()
+        keep |= strong & np.isin(a, unique) & np.isin(b, unique)
+    # 2. Thin with thin.
+    keep |= apart & ta & tb & (w >= name_only_accept)
+    group = connected_components(n, np.concatenate([root, l[keep]]), np.concatenate([np.arange(n), r[keep]]))
+    # 3. A group of thin clusters to its only full cluster.
+    mixed = apart & (ta != tb)
+    if mixed.any():
+        g = np.where(ta, group[l], group[r])[mixed]
+        anchor = np.where(ta, group[r], group[l])[mixed]
+        anchors = pd.DataFrame({"g": g, "anchor": anchor}).drop_duplicates().groupby("g").size()
+        single = anchors.index[anchors.to_numpy() == 1].to_numpy()
+        keep[np.flatnonzero(mixed)[np.isin(g, single)]] = True
+    return keep
 
 
 def cluster(
@@ -147,14 +216,26 @@ def cluster(
     accept_weight: float,
     review_low_weight: float,
     decisions: pd.DataFrame | None = None,
+    *,
+    evidence: pd.DataFrame | None = None,
+    name_only_accept_weight: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Group records into people and list the uncertain pairs a person should review.
 
-    Edges: deterministic links, links with `match_weight >= accept_weight`, and `match` decisions.
+    Edges, first phase: deterministic links, `match` decisions, and links with
+    `match_weight >= accept_weight` that rest on more than the name (`comparison_detail` has a
+    non-zero weight outside NAME_COMPARISONS). Second phase: links that rest on the name alone,
+    used only where unambiguous (`_name_only_edges`). `evidence(record_id, evidence)` says what a
+    record holds besides a name (`name`, `contact`, `more`: splink_model.record_evidence; records
+    not listed count as `more`); `name_only_accept_weight` (default `accept_weight + 1`) is the bar
+    for a name-only link between two clusters that hold more than that.
     A `no_match` decision removes the direct edge of that pair only; when the two records stay
     connected through other links the pair is put back on the review queue as `no_match_conflict`.
+    Name-only links at or above `accept_weight` that were left apart go to the queue as `name_only`.
     `cluster_key` is the smallest record_id of the cluster (not stable across runs: see ids.py).
     """
+    if name_only_accept_weight is None:
+        name_only_accept_weight = accept_weight + 1.0
     links = empty_links() if links is None or links.empty else links.reindex(columns=LINK_COLUMNS)
     links = links.assign(match_weight=links["match_weight"].astype(float),
                          match_probability=links["match_probability"].astype(float))
@@ -163,14 +244,33 @@ def cluster(
         con.register("ids_in", arrow_table(pd.DataFrame({"record_id": pd.Series(record_ids).reset_index(drop=True)})))
         con.register("links_in", arrow_table(links))
         con.register("decisions_in", arrow_table(_decisions_frame(decisions)))
-        con.execute(_PREPARE)
+        if evidence is None:
+            evidence = pd.DataFrame({"record_id": pd.Series(dtype=object), "evidence": pd.Series(dtype=object)})
+        con.register("evidence_in", arrow_table(evidence[["record_id", "evidence"]]))
+        con.execute(_PREPARE.replace("{names}", "(" + ", ".join(f"'{k}'" for k in NAME_COMPARISONS) + ")"))
         n = con.execute("SELECT count(*) FROM ids").fetchone()[0]
         edges = con.execute(_EDGES, {"accept": float(accept_weight)}).fetchnumpy()
-        root = connected_components(n, edges["l"], edges["r"])
+        el, er = np.asarray(edges["l"], dtype=np.int64), np.asarray(edges["r"], dtype=np.int64)
+        ep = np.asarray(edges["p"], dtype=float)
+        root = connected_components(n, el, er)
+        cand = con.execute(_NAME_ONLY_EDGES, {"low": float(review_low_weight)}).fetchnumpy()
+        kinds = con.execute("SELECT i.code, e.evidence FROM ids AS i JOIN evidence_in AS e USING (record_id)").fetchnumpy()
+        bare = np.zeros(n, dtype=bool)
+        contact = np.zeros(n, dtype=bool)
+        codes = np.asarray(kinds["code"], dtype=np.int64)
+        kind = np.asarray(kinds["evidence"], dtype=object)
+        bare[codes[kind == "name"]] = True
+        contact[codes[kind == "contact"]] = True
+        use = _name_only_edges(root, bare, contact, cand, float(name_only_accept_weight))
+        if use.any():
+            el = np.concatenate([el, np.asarray(cand["l"], dtype=np.int64)[use]])
+            er = np.concatenate([er, np.asarray(cand["r"], dtype=np.int64)[use]])
+            ep = np.concatenate([ep, np.asarray(cand["p"], dtype=float)[use]])
+            root = connected_components(n, el, er)
         # A record's probability is the best of the edges that hold it in its cluster; singletons are certain.
         best = np.full(n, -1.0)
-        np.maximum.at(best, np.asarray(edges["l"], dtype=np.int64), np.asarray(edges["p"], dtype=float))
-        np.maximum.at(best, np.asarray(edges["r"], dtype=np.int64), np.asarray(edges["p"], dtype=float))
+        np.maximum.at(best, el, ep)
+        np.maximum.at(best, er, ep)
         con.register("roots", pa.table({"code": np.arange(n), "root": root, "p": np.where(best < 0, 1.0, best)}))
         con.execute(
             """CREATE TEMP TABLE clusters AS

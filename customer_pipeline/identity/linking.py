@@ -28,6 +28,11 @@ MODEL_PATH = Path(__file__).resolve().parent / "model" / "splink_model.json"
 # below 2 they are dropped.
 DEFAULT_ACCEPT_WEIGHT = 5.0
 DEFAULT_REVIEW_LOW_WEIGHT = 2.0
+# A link that rests on the name alone (every other comparison unknown on one side) joins two
+# customers that hold more than a name only at this weight, and only when each is the other's
+# one such partner; a record that is nothing but a name joins the one customer its name points
+# to from the review floor up (clustering.cluster; figures in docs/identity.md).
+DEFAULT_NAME_ONLY_ACCEPT_WEIGHT = 6.0
 
 # The prior falls as the data grows, so predict re-estimates it on the records scored (from
 # 1,000 records up; below that the counts are too small); the strict rules that estimate it are

@@ -143,6 +143,38 @@ def _street_expr() -> str:
     return expr
 
 
+# Columns of `staging.person_records` that tell people apart besides the name: ways to reach
+# the person, and where they live or when they were born.
+CONTACT_COLUMNS = ("email_corrected", "phone_e164")
+PLACE_AND_BIRTH_COLUMNS = ("birth_date", "street", "postcode", "city")
+
+
+def _present(records: pd.DataFrame, columns) -> pd.Series:
+    present = pd.Series(False, index=records.index)
+    for col in columns:
+        if col in records.columns:
+            values = records[col]
+            text = values.astype("string").str.strip()
+            present |= (values.notna() & text.notna() & (text != "")).astype(bool)
+    return present
+
+
+def record_evidence(records: pd.DataFrame) -> pd.DataFrame:
+    """What each record holds besides a name: `name` (nothing), `contact` (an email or a phone,
+    but no birth date nor address: what a call-center agent or an app sign-in gets) or `more`.
+
+    Columns `record_id, evidence`; the clustering lets `name` and `contact` records join a
+    customer on the name alone only where that customer is the one person they can be
+    (clustering.cluster).
+    """
+    contact = _present(records, CONTACT_COLUMNS)
+    more = _present(records, PLACE_AND_BIRTH_COLUMNS)
+    evidence = pd.Series("name", index=records.index, dtype=object)
+    evidence[contact] = "contact"
+    evidence[more] = "more"
+    return pd.DataFrame({"record_id": records["record_id"].to_numpy(), "evidence": evidence.to_numpy()})
+
+
 def prepare(records: pd.DataFrame) -> pd.DataFrame:
     """Build the matching frame (one row per record, blanks as null) from `staging.person_records` rows."""
     cols = set(records.columns)

@@ -12,6 +12,7 @@ from customer_pipeline.identity import linking, store
 from customer_pipeline.identity.clustering import cluster
 from customer_pipeline.identity.deterministic import deterministic_links
 from customer_pipeline.identity.ids import assign_ids
+from customer_pipeline.identity.splink_model import record_evidence
 from customer_pipeline.warehouse import replace_table, transaction
 
 MODEL_KEY = dg.AssetKey(["identity", "splink_model"])
@@ -73,7 +74,9 @@ def resolve_customers(context: dg.AssetExecutionContext, warehouse: WarehouseRes
         decisions = store.collect_decisions(con)
         previous = store.read_table(con, "gold.customer_xref")
     clusters, queue = cluster(records["record_id"], all_links, settings.accept_weight(),
-                              settings.review_low_weight(), decisions)
+                              settings.review_low_weight(), decisions,
+                              evidence=record_evidence(records),
+                              name_only_accept_weight=settings.name_only_accept_weight())
     xref, history = assign_ids(clusters, previous, now)
     queue = store.review_queue_with_records(queue, records)
     with warehouse.connect() as con:

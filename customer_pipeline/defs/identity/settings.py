@@ -2,7 +2,12 @@
 
 from pathlib import Path
 
-from customer_pipeline.identity.linking import DEFAULT_ACCEPT_WEIGHT, DEFAULT_REVIEW_LOW_WEIGHT, MODEL_PATH
+from customer_pipeline.identity.linking import (
+    DEFAULT_ACCEPT_WEIGHT,
+    DEFAULT_NAME_ONLY_ACCEPT_WEIGHT,
+    DEFAULT_REVIEW_LOW_WEIGHT,
+    MODEL_PATH,
+)
 from customer_pipeline.settings import PROJECT_ROOT, env
 
 
@@ -12,6 +17,10 @@ def accept_weight() -> float:
 
 def review_low_weight() -> float:
     return float(env("CUSTOMER_PIPELINE_REVIEW_LOW_WEIGHT", str(DEFAULT_REVIEW_LOW_WEIGHT)))
+
+
+def name_only_accept_weight() -> float:
+    return float(env("CUSTOMER_PIPELINE_NAME_ONLY_ACCEPT_WEIGHT", str(DEFAULT_NAME_ONLY_ACCEPT_WEIGHT)))
 
 
 def model_path() -> Path:
