@@ -193,6 +193,10 @@ def test_downstream_selection_covers_every_non_raw_asset(defs):
     assert not any(k.path[0] == "raw" for k in selected)
     # new data never retrains the identity model behind a data engineer's back
     assert dg.AssetKey(["identity", "splink_model"]) not in selected
+    # the charts are drawn when missing (retraining redraws them), not on every new delivery
+    assert dg.AssetKey(["identity", "model_charts"]) in selected
+    charts = graph.get(dg.AssetKey(["identity", "model_charts"])).automation_condition
+    assert charts.get_label() == "on_missing, blocking checks passed"
     # raw checks run in the source jobs; the downstream runs carry only the checks of what they build
     checks = sensors.DOWNSTREAM.resolve_checks(graph)
     assert checks and not any(c.asset_key.path[0] == "raw" for c in checks)

@@ -224,6 +224,20 @@ def test_prepare_drops_email_tags_and_splits_mobile_from_landline():
     assert pd.isna(prepared.loc["shop|customer:home1", "phone_mobile"])
 
 
+def test_chart_sample_keeps_whole_surnames_and_is_deterministic():
+    from customer_pipeline.identity.charts import sample_for_charts
+
+    surnames = [f"name{i % 500}" for i in range(5_000)]
+    records = pd.DataFrame({"record_id": [f"r|{i}" for i in range(5_000)], "last_name_norm": surnames})
+    records.loc[::97, "last_name_norm"] = None
+    assert sample_for_charts(records, 10_000) is records
+    sample = sample_for_charts(records, 1_000)
+    assert 500 <= len(sample) <= 1_500
+    kept = set(sample["last_name_norm"].dropna())
+    assert records[records["last_name_norm"].isin(kept)].index.isin(sample.index).all()
+    assert sample.index.equals(sample_for_charts(records, 1_000).index)
+
+
 def test_record_evidence_tells_bare_names_and_contacts_from_fuller_records():
     records = pd.DataFrame({
         "record_id": ["cc|1", "cc|2", "cc|3", "pos|1", "app|1"],

@@ -1,6 +1,7 @@
 """Retraining the Splink model is its own job: it writes the model JSON and offline HTML charts."""
 
 import json
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -27,6 +28,9 @@ def test_retrain_writes_model_and_charts_then_runs_use_it(tmp_path, monkeypatch)
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "splink_model.json").write_text(MODEL_PATH.read_text())
     assert main(["run"]) == 0
+    # a plain run already draws the charts of the model in use (asset identity/model_charts)
+    drawn = {p.name: p.stat().st_mtime for p in (tmp_path / "artifacts" / "identity").glob("*.html")}
+    assert set(drawn) == {"match_weights.html", "m_u_parameters.html", "comparison_viewer.html", "cluster_studio.html"}
 
     result = dg.materialize([splink_model], resources={"warehouse": WarehouseResource(path=str(wh))})
     assert result.success
@@ -39,4 +43,5 @@ def test_retrain_writes_model_and_charts_then_runs_use_it(tmp_path, monkeypatch)
         html = open(path, encoding="utf-8").read()
         assert url.startswith("file://") and len(html) > 10_000
         assert 'src="http' not in html  # offline: scripts are inlined
+        assert Path(path).stat().st_mtime >= drawn[Path(path).name]  # redrawn with the new model
     assert main(["run"]) == 0

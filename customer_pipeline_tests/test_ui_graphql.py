@@ -141,6 +141,9 @@ def test_asset_graph_is_grouped_by_stage(ui):
     assert groups["staging/person_records"] == "staging"
     assert groups["gold/data_quality_report"] == "gold" and groups["gold/source_freshness"] == "gold"
     assert groups["publish/postgres_gold"] == "publish"
+    # identity: links, the review queue, the model (retrained on purpose) and its charts
+    for key in ("identity/links", "identity/review_queue", "identity/splink_model", "identity/model_charts"):
+        assert groups[key] == "identity", key
     assert {"raw", "staging", "gold", "publish"} <= set(groups.values())
 
 

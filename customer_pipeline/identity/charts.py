@@ -24,13 +24,38 @@ CHART_FILES = {
 }
 
 
+# The dashboards show examples: scoring every record again for them would double the identity
+# stage on large data, so above this many records they are drawn from a sample.
+CHART_MAX_RECORDS = 20_000
+
+
+def sample_for_charts(records: pd.DataFrame, max_records: int = CHART_MAX_RECORDS) -> pd.DataFrame:
+    """At most about `max_records` records, whole surnames at a time.
+
+    Sampling records one by one would break most pairs apart (a pair needs both of its records);
+    keeping every record of a sampled surname keeps the duplicates, namesakes and households that
+    the dashboards are there to show. Deterministic: the same records give the same sample.
+    """
+    if len(records) <= max_records:
+        return records
+    surname = records.get("last_name_norm", pd.Series(index=records.index, dtype=object))
+    key = surname.astype("string").fillna(records["record_id"].astype("string"))
+    buckets = pd.util.hash_pandas_object(key, index=False).to_numpy() % 1000
+    keep = buckets < max(1, int(1000 * max_records / len(records)))
+    return records.loc[keep]
+
+
 def write_charts(records: pd.DataFrame, model_path: str | Path, out_dir: str | Path,
                  accept_weight: float, review_low_weight: float, sample_clusters: int = 20) -> dict[str, Path]:
-    """Write the four HTML files with their JavaScript inlined (no CDN), return name -> path."""
+    """Write the four HTML files with their JavaScript inlined (no CDN), return name -> path.
+
+    Match weights and m/u parameters describe the model; the comparison viewer and the cluster
+    studio show scored pairs and clusters of `records` (a sample of them above CHART_MAX_RECORDS).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {name: out_dir / file for name, file in CHART_FILES.items()}
-    prepared = sm.prepare(records)
+    prepared = sm.prepare(sample_for_charts(records))
     with sm.duckdb_session(len(prepared)) as db_api:
         linker = sm.new_linker(db_api, prepared, Path(model_path))
         # `to_html(inline=True)` bundles vega; `chart.save` would load it from a CDN.

@@ -4,6 +4,7 @@ import dagster as dg
 
 from customer_pipeline.defs.identity import settings
 from customer_pipeline.defs.identity.assets import MODEL_KEY
+from customer_pipeline.defs.identity.charts import chart_metadata
 from customer_pipeline.defs.jobs import WAREHOUSE_TAGS
 from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.identity import linking
@@ -25,9 +26,8 @@ def splink_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource
     meta = {
         "model_path": dg.MetadataValue.path(str(path)),
         "records": dg.MetadataValue.int(len(records)),
-        "charts": dg.MetadataValue.md("\n".join(f"- [{name}](file://{p})" for name, p in charts.items())),
+        **chart_metadata(charts),
     }
-    meta.update({f"chart_{name}": dg.MetadataValue.url(f"file://{p}") for name, p in charts.items()})
     if isinstance(summary, dict):
         meta["training"] = dg.MetadataValue.json({k: v for k, v in summary.items() if isinstance(v, (int, float, str))})
     return dg.MaterializeResult(metadata=meta)

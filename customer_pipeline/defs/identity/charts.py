@@ -1,0 +1,43 @@
+"""Charts of the Splink model in use, on the current records: linked from the asset in the UI."""
+
+import dagster as dg
+
+from customer_pipeline.defs.identity import settings
+from customer_pipeline.defs.resources import WarehouseResource
+from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
+from customer_pipeline.identity import linking
+from customer_pipeline.identity.charts import sample_for_charts
+
+CHARTS_KEY = dg.AssetKey(["identity", "model_charts"])
+
+
+def chart_metadata(charts: dict) -> dict:
+    """Links to the HTML files (file:// URLs, and the paths to copy when a browser refuses them)."""
+    meta = {"charts": dg.MetadataValue.md("\n".join(f"- [{name}](file://{p}) `{p}`" for name, p in charts.items()))}
+    meta.update({f"chart_{name}": dg.MetadataValue.url(f"file://{p}") for name, p in charts.items()})
+    return meta
+
+
+@dg.asset(
+    key=CHARTS_KEY, group_name="identity", kinds={"splink", "html"}, pool=WAREHOUSE_POOL,
+    deps=[dg.AssetKey(["identity", "links"])],
+    # Drawn once when missing; retraining (job retrain_identity_model) redraws them with the new
+    # model, and a data engineer can materialise this asset any time to redraw on today's records.
+    automation_condition=(dg.AutomationCondition.on_missing() & dg.AutomationCondition.all_deps_blocking_checks_passed())
+    .with_label("on_missing, blocking checks passed"),
+    description="The Splink model in use, in the browser: match weights, m/u parameters, a comparison viewer "
+    "and a cluster studio dashboard (offline HTML files, linked in the metadata).",
+)
+def model_charts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.connect(read_only=True) as con:
+        records = con.execute("SELECT * FROM staging.person_records").df()
+    path = settings.model_path()
+    charts = linking.write_charts(records, path, settings.charts_dir(),
+                                  settings.accept_weight(), settings.review_low_weight())
+    context.log.info(f"charts of {path.name} written to {settings.charts_dir()}")
+    return dg.MaterializeResult(metadata={
+        **chart_metadata(charts),
+        "model_path": dg.MetadataValue.path(str(path)),
+        "records": dg.MetadataValue.int(len(records)),
+        "records_in_dashboards": dg.MetadataValue.int(len(sample_for_charts(records))),
+    })
