@@ -166,6 +166,16 @@ def test_round_trip_finds_duplicate_and_keeps_household_and_namesakes_apart(trai
     assert namesakes < linking.DEFAULT_ACCEPT_WEIGHT
 
 
+def test_pairs_per_blocking_rule_are_reported_and_agree_with_splinks_own_count(trained):
+    records, _, model_path, _ = trained
+    links = linking.predict(records, model_path)
+    by_rule = links.attrs["pairs_by_rule"]
+    assert [r["rule"] for r in by_rule] == [linking._rule_sql(r) for r in sm.prediction_blocking_rules()]
+    assert by_rule[-1]["cumulative"] == links.attrs["pairs_compared"] > 0
+    exact = linking.count_comparisons(records)
+    assert [r["pairs_added"] for r in by_rule] == exact["marginal_comparison_count"].astype(int).tolist()
+
+
 def test_links_frame_follows_the_contract(trained):
     records, _, model_path, _ = trained
     links = linking.predict(records, model_path)

@@ -133,7 +133,10 @@ def predict(records: pd.DataFrame, model_path: str | Path = MODEL_PATH,
                 sm.deterministic_rules_for_prior(), recall=PRIOR_RULES_RECALL
             )
         blocked = linker.inference.compute_blocked_pairs_for_predict()
-        pairs_compared = db_api.duckdb_con.execute(f"SELECT count(*) FROM {blocked.physical_name}").fetchall()[0][0]
+        # Splink tags each pair with the first rule that produced it (match_key = the rule's index).
+        by_key = dict(db_api.duckdb_con.execute(
+            f"SELECT CAST(match_key AS INTEGER), count(*) FROM {blocked.physical_name} GROUP BY 1").fetchall())
+        pairs_compared = sum(by_key.values())
         predictions = linker.inference.predict(threshold_match_weight=threshold_match_weight, warning_mode="never")
         comps = linker._settings_obj.comparisons
         names = [c.output_column_name for c in comps]
@@ -142,11 +145,23 @@ def predict(records: pd.DataFrame, model_path: str | Path = MODEL_PATH,
     links["match_weight"] = links["match_weight"].astype("float64")
     links["match_probability"] = links["match_probability"].astype("float64")
     links.attrs["pairs_compared"] = int(pairs_compared)
+    links.attrs["pairs_by_rule"] = pairs_by_rule(by_key)
     logger.info(
         "Splink compared %d pairs of %d records, kept %d links with match weight >= %s in %.1fs",
         pairs_compared, len(prepared), len(links), threshold_match_weight, time.perf_counter() - started,
     )
     return links[LINK_COLUMNS]
+
+
+def pairs_by_rule(by_key: dict[int, int]) -> list[dict]:
+    """Pairs each prediction blocking rule added (a pair counts for the first rule that found it),
+    with the running total, in rule order."""
+    rows, total = [], 0
+    for i, rule in enumerate(sm.prediction_blocking_rules()):
+        added = int(by_key.get(i, 0))
+        total += added
+        rows.append({"rule": _rule_sql(rule), "pairs_added": added, "cumulative": total})
+    return rows
 
 
 def count_comparisons(records: pd.DataFrame, model_path: str | Path | None = None) -> pd.DataFrame:

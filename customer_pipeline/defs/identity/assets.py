@@ -41,10 +41,19 @@ def links(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg
     by_type = all_links.groupby("link_type").size().to_dict() if len(all_links) else {}
     accepted = int((scored["match_weight"] >= settings.accept_weight()).sum()) if len(scored) else 0
     context.log.info(f"{len(records)} records: {pairs_compared} pairs compared, links by type {by_type}")
+    by_rule = scored.attrs.get("pairs_by_rule", [])
+    rule_table = "\n".join(
+        ["| blocking rule | pairs added | cumulative |", "| --- | ---: | ---: |"]
+        + [f"| `{r['rule']}` | {r['pairs_added']:,} | {r['cumulative']:,} |" for r in by_rule]
+    )
+    if by_rule:
+        context.log.info("pairs per blocking rule (a pair counts for the first rule that found it):\n" + "\n".join(
+            f"  {r['pairs_added']:>12,}  {r['cumulative']:>12,}  {r['rule']}" for r in by_rule))
     return dg.MaterializeResult(metadata={
         "dagster/row_count": dg.MetadataValue.int(len(all_links)),
         "records": dg.MetadataValue.int(len(records)),
         "pairs_compared": dg.MetadataValue.int(int(pairs_compared)),
+        "pairs_by_blocking_rule": dg.MetadataValue.md(rule_table),
         "splink_links_accepted": dg.MetadataValue.int(accepted),
         "links_by_type": dg.MetadataValue.json({k: int(v) for k, v in by_type.items()}),
         "accept_weight": dg.MetadataValue.float(settings.accept_weight()),
@@ -97,6 +106,10 @@ def resolve_customers(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     yield dg.MaterializeResult(asset_key=["identity", "review_queue"], metadata={
         "dagster/row_count": dg.MetadataValue.int(len(queue)),
         "decisions_honoured": dg.MetadataValue.int(len(decisions)),
+        # uncertain: in the band; name_only: a strong link on the name alone that several customers share;
+        # no_match_conflict: a rejected pair still joined through other links
+        "pairs_by_reason": dg.MetadataValue.json(
+            {str(k): int(v) for k, v in queue.groupby("reason").size().items()} if len(queue) else {}),
     })
     yield dg.MaterializeResult(asset_key=["gold", "customer_xref"], metadata={
         "dagster/row_count": dg.MetadataValue.int(len(xref)),
