@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     sample.add_argument("--persons", type=int, default=2000)
     sample.add_argument("--seed", type=int, default=42)
     sample.add_argument("--out", default="data/landing")
-    sample.add_argument("--as-of", default=None, help="YYYY-MM-DD the newest files are dated (default today)")
+    sample.add_argument("--as-of", default=None, help="YYYY-MM-DD the newest files are dated (default yesterday, UTC)")
     sample.set_defaults(fn=_sample)
     run = sub.add_parser("run", help="materialise the whole asset graph once, in process")
     run.set_defaults(fn=_run)

@@ -293,3 +293,13 @@ def test_population_has_households_namesakes_movers_and_nicknames():
     emails = [e for col in (P.email, P.email_alt, P.email_new) for e in col.tolist() if e]
     assert len(emails) == len(set(emails))
     assert all(f in NICKNAMES[c] for f, c, n in zip(P["first"], P.country, P.nick) if n)
+
+
+def test_default_as_of_is_yesterday_so_no_record_is_dated_in_the_future(tmp_path):
+    before = dt.datetime.now(dt.timezone.utc)
+    summary = generate(tmp_path / "s", persons=30, seed=5)
+    after = dt.datetime.now(dt.timezone.utc)
+    assert summary["as_of"] in {(t.date() - dt.timedelta(days=1)).isoformat() for t in (before, after)}
+    rows = _good_rows(tmp_path / "s" / "call_center", "contacts_*.csv", len(CONTACT_HEADER))
+    newest = max(r[CONTACT_HEADER.index("started_at")] for r in rows)
+    assert dt.datetime.fromisoformat(newest).replace(tzinfo=dt.timezone.utc) <= before

@@ -22,9 +22,11 @@ def generate(out_dir: Path, persons: int = 2000, seed: int = 42, as_of: dt.date 
     """Write pos/, shop.sqlite, call_center/, app_events/ and truth.csv under out_dir; return counts.
 
     The output depends only on (persons, seed, as_of): the same triple gives the same bytes.
+    Records run up to 18:00 on `as_of`; the default is yesterday (UTC), so that no record is dated
+    later than the moment the sample is loaded (a freshness table would show negative ages).
     """
     out_dir = Path(out_dir)
-    as_of = as_of or dt.datetime.now(dt.timezone.utc).date()
+    as_of = as_of or dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=1)
     out_dir.mkdir(parents=True, exist_ok=True)
     tl = Timeline(as_of)
     # One independent stream per part, so changing one part does not reshuffle the others.
