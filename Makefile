@@ -23,8 +23,16 @@ sample: $(STAMP)
 		$(BIN)/customer-pipeline sample --persons $(PERSONS) --seed $(SEED) --out data/landing; \
 	else echo "data/landing already holds data: not generating sample data"; fi
 
+# `make demo` also publishes the gold layer to this PostgreSQL database when the server answers (the
+# database is created if missing); `make demo DEMO_PG_URL=` keeps the demo DuckDB-only. An exported
+# CUSTOMER_PIPELINE_PG_URL wins over it.
+DEMO_PG_URL ?= postgresql+psycopg2://postgres@127.0.0.1:5432/customer_demo
+
 demo: $(STAMP) sample
-	$(BIN)/customer-pipeline run
+	@if [ -z "$$CUSTOMER_PIPELINE_PG_URL" ] && [ -n "$(DEMO_PG_URL)" ] \
+		&& $(BIN)/python -m customer_pipeline.publish.demo_db "$(DEMO_PG_URL)"; then \
+		echo "$(BIN)/customer-pipeline run"; CUSTOMER_PIPELINE_PG_URL="$(DEMO_PG_URL)" $(BIN)/customer-pipeline run; \
+	else echo "$(BIN)/customer-pipeline run"; $(BIN)/customer-pipeline run; fi
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

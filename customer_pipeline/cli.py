@@ -118,7 +118,35 @@ def _print_summary(settings: Settings, run_id: str) -> None:
         from customer_pipeline.freshness import freshness_lines
 
         extra += freshness_lines(con)
+    extra += _published_lines(settings)
+    with warehouse.connect(settings.warehouse_path) as con:
         print(summary.render(con, run_id, extra))
+
+
+def _published_lines(settings: Settings) -> list[str]:
+    """What PostgreSQL now serves to BI, read back from it (nothing when publishing is off)."""
+    if not settings.pg_url:
+        return ["", "PostgreSQL: publishing is off (set CUSTOMER_PIPELINE_PG_URL)"]
+    import sqlalchemy as sa
+
+    from customer_pipeline.publish.postgres import GOLD_SPECS, normalise_pg_url
+
+    url = sa.make_url(normalise_pg_url(settings.pg_url))
+    lines = ["", f"PostgreSQL ({url.render_as_string(hide_password=True)}, schema gold, read by role {settings.bi_role})"]
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            present = {r[0] for r in conn.execute(sa.text(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'gold'"))}
+            for name in GOLD_SPECS:
+                if name in present:
+                    n = conn.execute(sa.text(f'SELECT count(*) FROM gold."{name}"')).scalar_one()
+                    lines.append(f"  gold.{name:34s} {n:9d}")
+    except Exception as exc:  # a summary line, not a failure: the run's own status says what failed
+        lines.append(f"  could not read it back: {str(exc).strip().splitlines()[0]}")
+    finally:
+        engine.dispose()
+    return lines
 
 
 def _run(_args: argparse.Namespace) -> int:

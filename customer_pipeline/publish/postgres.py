@@ -131,7 +131,7 @@ def publish_gold(
     for name, res in results.items():
         res["swap_seconds"] = round(swap_seconds, 3)
         for note in res["notes"]:
-            log.warning("gold.%s: %s", name, note)
+            log.info("gold.%s: %s", name, note)
     return results
 
 
