@@ -108,6 +108,7 @@ def _print_summary(settings: Settings, run_id: str) -> None:
     from customer_pipeline import summary, warehouse
 
     extra: list[str] = []
+    published = _published_lines(settings)
     with warehouse.connect(settings.warehouse_path) as con:
         try:
             from customer_pipeline.quality.report import headline_figures
@@ -117,9 +118,7 @@ def _print_summary(settings: Settings, run_id: str) -> None:
             extra += ["", "Data quality (headline)"] + [f"  {line}" for line in headline_figures(con)]
         from customer_pipeline.freshness import freshness_lines
 
-        extra += freshness_lines(con)
-    extra += _published_lines(settings)
-    with warehouse.connect(settings.warehouse_path) as con:
+        extra += freshness_lines(con) + published
         print(summary.render(con, run_id, extra))
 
 

@@ -354,3 +354,13 @@ def test_a_no_match_decision_keeps_a_bare_name_apart():
     clusters, review = cluster(ids, links, ACCEPT, REVIEW_LOW, decisions, evidence=evidence(cc_1="name"))
     assert clusters["cluster_key"].nunique() == 2
     assert review.empty
+
+
+def test_an_unreadable_or_missing_detail_counts_as_more_than_a_name():
+    # Only a detail that shows the name alone restricts a link; anything unreadable is scored as before.
+    ids = ["x|1", "x|2", "x|3", "x|4"]
+    links = links_frame(splink("x|1", "x|2", 15.0, "not json"), splink("x|1", "x|3", 15.0, None),
+                        splink("x|4", "x|2", 15.0, NAME_ONLY))
+    clusters, review = cluster(ids, links, ACCEPT, REVIEW_LOW, None, name_only_accept_weight=20.0)
+    assert members(clusters) == {frozenset({"x|1", "x|2", "x|3"}), frozenset({"x|4"})}
+    assert list(zip(review["record_id_l"], review["record_id_r"], review["reason"])) == [("x|2", "x|4", "name_only")]

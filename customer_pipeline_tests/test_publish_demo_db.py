@@ -1,6 +1,7 @@
 """`make demo` publishes to a local PostgreSQL when one answers: the demo database helper, for real."""
 
 import contextlib
+import dataclasses
 import secrets
 import socket
 
@@ -53,8 +54,8 @@ def test_run_summary_reads_back_what_postgres_serves(pg_url):
         cur.execute("CREATE SCHEMA gold; CREATE TABLE gold.golden_customers AS SELECT g AS customer_id "
                     "FROM generate_series(1, 7) AS g")
     settings = Settings.from_env()
-    lines = _published_lines(settings.__class__(**{**vars(settings), "pg_url": pg_url}))
+    lines = _published_lines(dataclasses.replace(settings, pg_url=pg_url))
     assert lines[1].startswith("PostgreSQL (") and "password" not in lines[1]
     assert [line.split() for line in lines[2:]] == [["gold.golden_customers", "7"]]
-    off = _published_lines(settings.__class__(**{**vars(settings), "pg_url": None}))
+    off = _published_lines(dataclasses.replace(settings, pg_url=None))
     assert off[-1] == "PostgreSQL: publishing is off (set CUSTOMER_PIPELINE_PG_URL)"

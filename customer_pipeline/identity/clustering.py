@@ -69,14 +69,21 @@ def connected_components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndar
     return parent
 
 
+def typed_frame(frame: pd.DataFrame | None, text: list[str], times: list[str]) -> pd.DataFrame:
+    """Exactly these columns (missing ones empty; None gives no rows): text as Arrow strings, times as naive UTC."""
+    cols = [*text, *times]
+    out = pd.DataFrame(columns=cols) if frame is None else frame.reindex(columns=cols)
+    out = out.reset_index(drop=True)
+    for col in text:
+        out[col] = out[col].astype("string[pyarrow]")
+    for col in times:
+        out[col] = pd.to_datetime(out[col], utc=True).dt.tz_localize(None)
+    return out
+
+
 def _decisions_frame(decisions: pd.DataFrame | None) -> pd.DataFrame:
     """Decisions with the optional `decided_at` and their row order, for picking the latest per pair."""
-    cols = ["record_id_l", "record_id_r", "decision", "decided_at"]
-    d = pd.DataFrame(columns=cols) if decisions is None else decisions.reindex(columns=cols)
-    d = d.reset_index(drop=True)
-    for col in cols[:3]:
-        d[col] = d[col].astype("string[pyarrow]")
-    d["decided_at"] = pd.to_datetime(d["decided_at"], utc=True).dt.tz_localize(None)
+    d = typed_frame(decisions, ["record_id_l", "record_id_r", "decision"], ["decided_at"])
     d["seq"] = np.arange(len(d), dtype=np.int64)
     return d
 
@@ -110,6 +117,8 @@ LEFT JOIN decided AS d
   ON d.l = least(k.record_id_l, k.record_id_r) AND d.r = greatest(k.record_id_l, k.record_id_r)
 WHERE k.record_id_l <> k.record_id_r;
 """
+
+_PREPARE = _PREPARE.replace("{names}", "(" + ", ".join(f"'{k}'" for k in NAME_COMPARISONS) + ")")
 
 _EDGES = """
 SELECT il.code AS l, ir.code AS r, CASE WHEN p.det THEN 1.0 ELSE p.match_probability END AS p
@@ -247,7 +256,7 @@ def cluster(
         if evidence is None:
             evidence = pd.DataFrame({"record_id": pd.Series(dtype=object), "evidence": pd.Series(dtype=object)})
         con.register("evidence_in", arrow_table(evidence[["record_id", "evidence"]]))
-        con.execute(_PREPARE.replace("{names}", "(" + ", ".join(f"'{k}'" for k in NAME_COMPARISONS) + ")"))
+        con.execute(_PREPARE)
         n = con.execute("SELECT count(*) FROM ids").fetchone()[0]
         edges = con.execute(_EDGES, {"accept": float(accept_weight)}).fetchnumpy()
         el, er = np.asarray(edges["l"], dtype=np.int64), np.asarray(edges["r"], dtype=np.int64)

@@ -8,7 +8,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from customer_pipeline.identity.clustering import arrow_table, fetch_pandas
+from customer_pipeline.identity.clustering import arrow_table, fetch_pandas, typed_frame
 
 XREF_COLUMNS = [
     "customer_id",
@@ -68,14 +68,7 @@ def _register_minted(con: duckdb.DuckDBPyConnection, fresh: pd.DataFrame, id_fac
 
 def _previous(previous_xref: pd.DataFrame | None) -> pd.DataFrame:
     """record_id, customer_id, assigned_at and customer_created_at of the last run (possibly empty)."""
-    cols = ["record_id", "customer_id", "assigned_at", "customer_created_at"]
-    prev = pd.DataFrame(columns=cols) if previous_xref is None else previous_xref.reindex(columns=cols)
-    prev = prev.reset_index(drop=True)
-    for col in cols[:2]:
-        prev[col] = prev[col].astype("string[pyarrow]")
-    for col in cols[2:]:
-        prev[col] = pd.to_datetime(prev[col], utc=True).dt.tz_localize(None)
-    return prev
+    return typed_frame(previous_xref, ["record_id", "customer_id"], ["assigned_at", "customer_created_at"])
 
 
 _PARTS = """
