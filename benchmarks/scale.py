@@ -172,14 +172,15 @@ def bare_splink(warehouse: Path) -> dict:
     from splink.clustering import cluster_pairwise_predictions_at_threshold
 
     from customer_pipeline.defs.identity import settings
-    from customer_pipeline.identity import linking
+    from customer_pipeline.identity import linking, model_store
 
     out: dict = {}
     t0 = time.perf_counter()
     with duckdb.connect(str(warehouse), read_only=True) as con:
         records = con.execute("SELECT * FROM staging.person_records").df()
+        model = model_store.latest(con).model  # the model the pipeline run trained on this warehouse
     t1 = time.perf_counter()
-    links = linking.predict(records, settings.model_path(), threshold_match_weight=settings.review_low_weight())
+    links = linking.predict(records, model, threshold_match_weight=settings.review_low_weight())
     t2 = time.perf_counter()
     db_api = DuckDBAPI()
     nodes = records[["record_id"]]

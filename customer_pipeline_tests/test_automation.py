@@ -191,12 +191,14 @@ def test_downstream_selection_covers_every_non_raw_asset(defs):
     assert dg.AssetKey(["publish", "postgres_gold"]) in selected
     assert dg.AssetKey(["gold", "golden_customers"]) in selected
     assert not any(k.path[0] == "raw" for k in selected)
-    # new data never retrains the identity model behind a data engineer's back
-    assert dg.AssetKey(["identity", "splink_model"]) not in selected
+    # the identity model is trained when missing and never retrained by new data (its own condition)
+    assert dg.AssetKey(["identity", "splink_model"]) in selected
+    model = graph.get(dg.AssetKey(["identity", "splink_model"])).automation_condition
+    assert model.get_label() == "trained when missing, blocking checks passed"
     # the charts are drawn when missing (retraining redraws them), not on every new delivery
     assert dg.AssetKey(["identity", "model_charts"]) in selected
     charts = graph.get(dg.AssetKey(["identity", "model_charts"])).automation_condition
-    assert charts.get_label() == "on_missing, blocking checks passed"
+    assert charts.get_label() == "when missing, blocking checks passed"
     # raw checks run in the source jobs; the downstream runs carry only the checks of what they build
     checks = sensors.DOWNSTREAM.resolve_checks(graph)
     assert checks and not any(c.asset_key.path[0] == "raw" for c in checks)

@@ -204,7 +204,9 @@ def test_fixture_accuracy_is_reasonable(trained):
 
 def test_saved_model_loads_and_is_trained(trained):
     _, _, model_path, model = trained
-    reloaded = sm.settings_creator().from_path_or_dict(str(model_path))
+    saved = json.loads(model_path.read_text())
+    assert saved["customer_pipeline"]["fingerprint"]["records"] == len(trained[0])
+    reloaded = sm.settings_creator().from_path_or_dict({k: v for k, v in saved.items() if k != "customer_pipeline"})
     assert reloaded.unique_id_column_name == "record_id"
     assert 0 < model["probability_two_random_records_match"] < 1
     for comparison in model["comparisons"]:
@@ -214,9 +216,8 @@ def test_saved_model_loads_and_is_trained(trained):
         assert levels[0] in trained and levels[-1] in trained, comparison["output_column_name"]
 
 
-def test_packaged_model_scores_the_hard_cases():
-    assert linking.MODEL_PATH.is_file(), "train it: python -m customer_pipeline.identity.linking <warehouse.duckdb>"
-    links = linking.predict(household_and_namesakes(), linking.MODEL_PATH, threshold_match_weight=-100)
+def test_trained_model_scores_the_hard_cases(trained):
+    links = linking.predict(household_and_namesakes(), trained[2], threshold_match_weight=-100)
     weight = {(r.record_id_l, r.record_id_r): r.match_weight for r in links.itertuples()}
     assert weight[("pos|card:dup2", "shop|customer:dup1")] >= linking.DEFAULT_ACCEPT_WEIGHT
     assert weight[("pos|card:home2", "shop|customer:home1")] < linking.DEFAULT_REVIEW_LOW_WEIGHT
@@ -308,47 +309,61 @@ def test_identifier_u_is_estimated_without_the_matches(trained):
     # u near the prior and an exact email would be worth nothing. The refined u must be far below.
     _, _, _, model = trained
     prior = model["probability_two_random_records_match"]
-    for comparison, label in (("email", "Exact match"), ("phone", "Exact match")):
+    for comparison, label in (("email", "Exact match"), ("phone", "Same mobile, first names compatible")):
         lvl = _level(model, comparison, label)
         assert lvl["u_probability"] < 0.1 * prior * lvl["m_probability"], comparison
     # and a common attribute keeps a u of its own order (names are shared by strangers)
     assert _level(model, "last_name", "Exact match")["u_probability"] > prior
 
 
-def test_packaged_model_email_or_mobile_alone_outweighs_the_prior():
-    model = json.loads(linking.MODEL_PATH.read_text())
+def test_trained_model_email_or_mobile_alone_outweighs_the_prior(trained):
+    model = trained[3]
     prior = model["probability_two_random_records_match"]
-    for comparison in ("email", "phone"):
-        lvl = _level(model, comparison, "Exact match")
+    for comparison, label in (("email", "Exact match"), ("phone", "Same mobile, first names compatible")):
+        lvl = _level(model, comparison, label)
         assert lvl["m_probability"] / lvl["u_probability"] * prior / (1 - prior) > 2 ** linking.DEFAULT_ACCEPT_WEIGHT
     # no term-frequency adjustment on the email: its frequency counts one person's records
     assert "tf_adjustment_column" not in _level(model, "email", "Exact match")
 
 
-def test_email_typo_level_does_not_match_household_initials():
+def test_email_typo_level_does_not_match_household_initials(trained):
     records = household_and_namesakes()
     records.loc[2, "email_corrected"] = "hoberhuber@example.de"
     records.loc[3, "email_corrected"] = "goberhuber@example.de"
-    links = linking.predict(records, linking.MODEL_PATH, threshold_match_weight=-100)
+    links = linking.predict(records, trained[2], threshold_match_weight=-100)
     row = links[(links.record_id_l == "pos|card:home2") & (links.record_id_r == "shop|customer:home1")].iloc[0]
     assert json.loads(row.comparison_detail)["email"] < 0
 
 
-def test_saved_model_is_scored_with_the_code_blocking_rules_and_fast_email_sql():
+def test_saved_model_is_scored_with_its_own_blocking_keys_and_fast_email_sql(trained):
     records = household_and_namesakes()
     prepared = sm.prepare(records)
+    model = json.loads(trained[2].read_text())
     with sm.duckdb_session(len(prepared)) as db_api:
-        linker = sm.new_linker(db_api, prepared, linking.MODEL_PATH)
+        linker = sm.new_linker(db_api, prepared, model)
         s = linker._settings_obj
         rules = [br.blocking_rule_sql for br in s._blocking_rules_to_generate_predictions]
         email = next(c for c in s.comparisons if c.output_column_name == "email")
         conditions = [lvl.sql_condition for lvl in email.comparison_levels]
-    expected = [r.create_blocking_rule_dict("duckdb")["blocking_rule"] for r in sm.prediction_blocking_rules()]
+    expected = [r.create_blocking_rule_dict("duckdb")["blocking_rule"] for r in linking.model_blocking_rules(model)]
     assert rules == expected
-    # no rule on a name plus an initial alone: those blocks grow with the population
-    assert not any(re.fullmatch(r'\(l\."last_name_norm" = r\."last_name_norm"\) AND \(l\."first_initial" = r\."first_initial"\)', r)
-                   for r in rules)
+    assert len(rules) == len(model["customer_pipeline"]["blocking_keys"]) + 1  # + the swapped-names rule
     assert sm.EMAIL_TYPO_SQL in conditions
+
+
+def test_blocking_keys_too_costly_for_the_population_are_left_out():
+    # One surname for everyone: a key on the surname and an initial makes one block of all records.
+    records, _ = make_fixture(300)
+    records["last_name_norm"] = "mueller"
+    prepared = sm.prepare(records)
+    kept, counts = sm.select_blocking_rules(prepared)
+    assert ("last_name_norm", "first_initial") not in kept
+    assert ("phone_e164",) in kept and ("email_norm",) in kept
+    row = counts[counts["keys"] == ("last_name_norm", "first_initial")].iloc[0]
+    assert row["population_pairs"] > sm.MAX_PAIRS_PER_RECORD_PER_RULE * len(prepared)
+    # a uniform sample of a larger population: pairs scale with the square of the ratio
+    _, scaled = sm.select_blocking_rules(prepared, population=len(prepared) * 10)
+    assert (scaled["population_pairs"] == (scaled["pairs"] * 100)).all()
 
 
 def test_fast_email_typo_sql_selects_the_same_pairs():
@@ -379,7 +394,7 @@ def test_fast_email_typo_sql_selects_the_same_pairs():
     assert counts[1] == 0
 
 
-def test_a_name_typo_with_an_email_typo_is_still_compared():
+def test_a_name_typo_with_an_email_typo_is_still_compared(trained):
     # No shared phone, email, full name, birth date or postcode: only the email-typo rules find it.
     base = {"first": "mathilde", "last": "gunpf", "dob": None, "email": "mathilde.gunpf@gmx.de",
             "phone": None, "phone_type": None, "street": None, "postcode": None, "city": None}
@@ -387,6 +402,35 @@ def test_a_name_typo_with_an_email_typo_is_still_compared():
         _record("shop", "customer:1", base),
         _record("call_center", "contact:1", base, first_name_norm="m", email_corrected="mathilde.gnupf@gmx.de"),
     ])
-    links = linking.predict(records, linking.MODEL_PATH, threshold_match_weight=-100)
+    links = linking.predict(records, trained[2], threshold_match_weight=-100)
     assert links.attrs["pairs_compared"] == 1
     assert json.loads(links["comparison_detail"].iloc[0])["email"] > 0
+
+
+def test_training_works_on_data_without_email_or_phone_and_leaves_those_comparisons_at_zero():
+    # FEBRL-like: names, birth dates and addresses only. EM must not block on an empty field.
+    records, _ = make_fixture(300, seed=11)
+    records["email_corrected"] = None
+    records["phone_e164"] = None
+    model = linking.train(records, u_max_pairs=2e5)
+    info = model["customer_pipeline"]
+    assert not any("email" in r or "phone" in r for r in info["em_rules"])
+    assert set(info["untrained_comparisons"]) == {"email", "phone"}
+    for comparison in model["comparisons"]:
+        if comparison["output_column_name"] in ("email", "phone"):
+            for lvl in comparison["comparison_levels"]:
+                if not lvl.get("is_null_level"):
+                    assert lvl["m_probability"] == lvl["u_probability"]
+    assert not any(k[0] in ("email_norm", "phone_e164") for k in info["blocking_keys"])
+
+
+def test_drift_names_fields_that_filled_or_emptied_and_new_sources():
+    from customer_pipeline.identity import model_store
+
+    records, _ = make_fixture(100)
+    trained = model_store.fingerprint(records.assign(email_corrected=None))
+    now = model_store.fingerprint(pd.concat([records, records.assign(source="newshop")]))
+    reasons = model_store.drift(trained, now)
+    assert any(r.startswith("email: now filled") for r in reasons)
+    assert any("newshop" in r for r in reasons)
+    assert model_store.drift(now, now) == []

@@ -7,7 +7,7 @@ WAREHOUSE_TAGS = {"warehouse": "duckdb"}
 
 materialize_all = dg.define_asset_job(
     "materialize_all",
-    # retraining the identity model is a deliberate act (job retrain_identity_model), not part of a run
+    # identity/splink_model trains only when the warehouse has no model; retraining is job retrain_identity_model
     selection=dg.AssetSelection.all() - dg.AssetSelection.tag("automation", "manual"),
     tags=WAREHOUSE_TAGS,
     description="Every asset and check once: sources, staging, quality, identity, gold.",

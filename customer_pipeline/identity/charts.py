@@ -45,7 +45,7 @@ def sample_for_charts(records: pd.DataFrame, max_records: int = CHART_MAX_RECORD
     return records.loc[keep]
 
 
-def write_charts(records: pd.DataFrame, model_path: str | Path, out_dir: str | Path,
+def write_charts(records: pd.DataFrame, model_path: str | Path | dict, out_dir: str | Path,
                  accept_weight: float, review_low_weight: float, sample_clusters: int = 20) -> dict[str, Path]:
     """Write the four HTML files with their JavaScript inlined (no CDN), return name -> path.
 
@@ -57,7 +57,7 @@ def write_charts(records: pd.DataFrame, model_path: str | Path, out_dir: str | P
     paths = {name: out_dir / file for name, file in CHART_FILES.items()}
     prepared = sm.prepare(sample_for_charts(records))
     with sm.duckdb_session(len(prepared)) as db_api:
-        linker = sm.new_linker(db_api, prepared, Path(model_path))
+        linker = sm.new_linker(db_api, prepared, model_path if isinstance(model_path, dict) else Path(model_path))
         # `to_html(inline=True)` bundles vega; `chart.save` would load it from a CDN.
         paths["match_weights"].write_text(linker.visualisations.match_weights_chart().to_html(inline=True), encoding="utf-8")
         paths["m_u_parameters"].write_text(linker.visualisations.m_u_parameters_chart().to_html(inline=True), encoding="utf-8")

@@ -1,5 +1,7 @@
 """Pairwise precision / recall of a clustering against ground truth, and the naive baseline to beat."""
 
+import re
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -40,3 +42,50 @@ def baseline_clusters(records: pd.DataFrame) -> pd.DataFrame:
         right.append(frame["i"][mask].to_numpy())
     root = connected_components(n, np.concatenate(left), np.concatenate(right))
     return pd.DataFrame({"record_key": records["source"] + "|" + records["source_key"], "cluster": root})
+
+
+def _swap_sides(sql: str) -> str:
+    """The condition with the l and r records exchanged."""
+    return re.sub(r"\b([lr])\.", lambda m: ("r." if m.group(1) == "l" else "l."), sql)
+
+
+def blocking_recall(records: pd.DataFrame, truth: pd.DataFrame, rules: list | None = None) -> dict:
+    """Share of the true pairs that some prediction blocking rule brings together (a pair no rule
+    compares can never be linked, whatever the model says).
+
+    `records`: `staging.person_records` rows; `truth(record_id, person)`. Only the true pairs are
+    checked (each rule's condition evaluated on both records of the pair), so this is cheap at any
+    size. Returns `true_pairs`, `blocked_pairs`, `recall` and `missed` (up to 20 record-id pairs).
+    """
+    from customer_pipeline.identity import splink_model as sm
+
+    rules = sm.prediction_blocking_rules() if rules is None else rules
+    prepared = sm.prepare(records)
+    conditions = [rule.create_blocking_rule_dict("duckdb")["blocking_rule"] for rule in rules]
+    con = duckdb.connect()
+    try:
+        con.register("prepared", prepared)
+        con.register("truth_in", truth[["record_id", "person"]].astype("string"))
+        con.execute(f"""CREATE TEMP TABLE true_pairs AS
+            SELECT a.record_id AS l_id, b.record_id AS r_id
+            FROM truth_in a JOIN truth_in b ON a.person = b.person AND a.record_id < b.record_id
+            WHERE a.record_id IN (SELECT {sm.UNIQUE_ID} FROM prepared)
+              AND b.record_id IN (SELECT {sm.UNIQUE_ID} FROM prepared)""")
+        any_rule = " OR ".join(f"coalesce(({c}), false)" for c in conditions) or "false"
+        # Splink compares each unordered pair once, whichever side is l: test both orientations.
+        row = con.execute(f"""
+            WITH checked AS (
+                SELECT t.l_id, t.r_id,
+                       ({any_rule}) OR ({_swap_sides(any_rule)}) AS blocked
+                FROM true_pairs t
+                JOIN prepared l ON l.{sm.UNIQUE_ID} = t.l_id
+                JOIN prepared r ON r.{sm.UNIQUE_ID} = t.r_id
+            )
+            SELECT count(*), count(*) FILTER (WHERE blocked),
+                   list([l_id, r_id]) FILTER (WHERE NOT blocked)[1:20]
+            FROM checked""").fetchall()[0]
+    finally:
+        con.close()
+    total, blocked, missed = int(row[0]), int(row[1] or 0), row[2] or []
+    return {"true_pairs": total, "blocked_pairs": blocked,
+            "recall": blocked / total if total else 1.0, "missed": [tuple(m) for m in missed]}

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import math
 import time
 from pathlib import Path
 
@@ -11,8 +12,6 @@ from customer_pipeline.identity import splink_model as sm
 from customer_pipeline.identity.clustering import LINK_COLUMNS  # the links frame of docs/staging-contract.md
 
 logger = logging.getLogger(__name__)
-
-MODEL_PATH = Path(__file__).resolve().parent / "model" / "splink_model.json"
 
 # Thresholds on the match weight (log2 odds of "same person"), chosen on generated data scored
 # against its truth file (pairwise, after connected components with the deterministic links;
@@ -46,43 +45,132 @@ def settings() -> dict:
     return sm.settings_creator().create_settings_dict("duckdb")
 
 
-def train(records: pd.DataFrame, out_path: str | Path = MODEL_PATH, *, seed: int = 42,
-          u_max_pairs: float = 5e6, prior_recall: float | None = None) -> dict:
-    """Estimate the model without labels and save it.
+# Training works on at most this many records (a uniform sample by record id); the prior and the
+# blocking budget are scaled back to the whole population.
+TRAIN_MAX_RECORDS = 200_000
 
-    Prior from strict rules; u by random sampling; m by EM; then u again on a random sample of pairs
-    with each pair counted as a non-match only as far as the model thinks it is one
-    (`splink_model.refine_u_on_random_pairs`), so identifiers (email, mobile) are not undervalued.
+
+def _training_sample(prepared: pd.DataFrame, max_records: int) -> pd.DataFrame:
+    if len(prepared) <= max_records:
+        return prepared
+    import zlib
+
+    keys = prepared[sm.UNIQUE_ID].map(lambda rid: zlib.crc32(str(rid).encode()) / 2**32)
+    return prepared[keys < max_records / len(prepared)].reset_index(drop=True)
+
+
+def _logit2(p: float) -> float:
+    return math.log2(p / (1 - p))
+
+
+def self_consistent_prior(db_api, linker, n_records: int, start: float, iterations: int = 100) -> float:
+    """The share of all record pairs that match, estimated from the model's own scores.
+
+    Every candidate pair is scored once; the prior is then the expected number of matches among
+    them (the sum of their match probabilities) over all n(n-1)/2 pairs, recomputed with the new
+    prior until it settles. Pairs no blocking rule compares are taken to be non-matches (blocking
+    recall is measured separately). This replaces a guess of how many matches some strict rules find.
     """
+    predictions = linker.inference.predict(warning_mode="never")
+    con = db_api.duckdb_con
+    con.execute(f"CREATE OR REPLACE TEMP TABLE __prior_w AS SELECT match_weight - {_logit2(start)!r} AS w "
+                f"FROM {predictions.physical_name}")
+    predictions.drop_table_from_database_and_remove_from_cache()
+    total_pairs = n_records * (n_records - 1) / 2
+    prior = start
+    for _ in range(iterations):
+        expected = con.execute(f"SELECT coalesce(sum(1 / (1 + pow(2, -(w + {_logit2(prior)!r})))), 0) FROM __prior_w").fetchall()[0][0]
+        new = min(max(float(expected) / total_pairs, 1e-12), 0.5)
+        if abs(math.log2(new / prior)) < 1e-4:
+            prior = new
+            break
+        prior = new
+    con.execute("DROP TABLE IF EXISTS __prior_w")
+    return prior
+
+
+def train(records: pd.DataFrame, out_path: str | Path | None = None, *, seed: int = 42,
+          u_max_pairs: float = 1e6, max_records: int = TRAIN_MAX_RECORDS) -> dict:
+    """Estimate the model without labels on these records (the deployment's own), optionally save it.
+
+    1. blocking keys: the candidates this data can afford (`splink_model.select_blocking_rules`);
+    2. a starting prior from strict rules on the fields the data fills;
+    3. u by random sampling; m by EM, with training rules chosen from the fields the data fills
+       (a session that finds no pairs or does not converge is skipped, never fatal);
+    4. u again on a random sample of pairs counted as non-matches only as far as they are
+       (`splink_model.refine_u_on_random_pairs`), floors (`regularise`), and comparisons whose
+       fields the data leaves empty weigh nothing (`neutralise`);
+    5. the prior, self-consistently from the model's scores of every candidate pair.
+    The model carries `customer_pipeline`: fingerprint, population, blocking keys, EM rules.
+    """
+    from splink.internals.exceptions import SplinkException
+
+    from customer_pipeline.identity import model_store
+
     started = time.perf_counter()
-    prepared = sm.prepare(records)
+    prepared_all = sm.prepare(records)
+    population = len(prepared_all)
+    prepared = _training_sample(prepared_all, max_records)
+    if len(prepared) < 2:
+        raise RuntimeError(f"{len(prepared)} person records: too few to train an identity model on")
+    keys, counts = sm.select_blocking_rules(prepared, population)
+    used = {c for c in prepared.columns if prepared[c].notna().mean() >= model_store.FIELD_USED_SHARE}
+    em_rules = sm.em_training_rules(prepared)
+    untrained = sm.untrained_comparisons(prepared)
+    creator = sm.settings_creator(keys)
     with sm.duckdb_session(len(prepared)) as db_api:
-        linker = sm.new_linker(db_api, prepared, sm.settings_creator())
-        linker.training.estimate_probability_two_random_records_match(
-            sm.deterministic_rules_for_prior(), recall=prior_recall or PRIOR_RULES_RECALL
-        )
+        linker = sm.new_linker(db_api, prepared, creator)
+        prior_rules = sm.deterministic_rules_for_prior(used)
+        start_prior = 1.0 / max(len(prepared), 2)
+        if prior_rules:
+            try:
+                linker.training.estimate_probability_two_random_records_match(prior_rules, recall=PRIOR_RULES_RECALL)
+                start_prior = float(linker._settings_obj._probability_two_random_records_match)
+            except (SplinkException, ValueError, ZeroDivisionError) as exc:
+                logger.warning("starting prior left at 1/records: %s", exc)
+        if not 0 < start_prior < 1:
+            start_prior = 1.0 / max(len(prepared), 2)
+        linker._settings_obj._probability_two_random_records_match = start_prior
         linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed)
-        trained_rules = 0
-        for rule in sm.em_training_rules():
+        trained_rules = []
+        for rule in em_rules:
             # A session edits the linker's model in place before it can fail, so keep a copy.
             snapshot = linker._settings_obj.core_model_settings.copy()
             try:
                 linker.training.estimate_parameters_using_expectation_maximisation(rule)
-                trained_rules += 1
-            except ValueError as exc:
-                # Splink rejects m values that underflow (a level almost never seen among the
-                # matches of one block); the other sessions still estimate those comparisons.
+                trained_rules.append(_rule_sql(rule))
+            except (SplinkException, ValueError) as exc:
+                # No pairs in the block (EMTrainingException), or m values that underflow (a level
+                # almost never seen among the matches of one block): the other sessions go on.
                 linker._settings_obj.core_model_settings = snapshot
                 logger.warning("EM session on %s skipped: %s", _rule_sql(rule), exc)
-        if trained_rules == 0:
-            raise RuntimeError("no EM session converged; the records are too few or too uniform to train on")
+        if not trained_rules:
+            raise RuntimeError("no EM session could be trained: the records are too few or fill too few fields "
+                               f"(fields filled: {sorted(used)})")
         # Floors first (levels EM never saw have no m yet), then u without the matches, then floors again.
         model = sm.regularise(linker.misc.save_model_to_json())
         model = sm.regularise(sm.refine_u_on_random_pairs(db_api, prepared, model, max_pairs=u_max_pairs, seed=seed))
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(model, indent=2), encoding="utf-8")
-    logger.info("trained Splink model on %d records in %.1fs -> %s", len(prepared), time.perf_counter() - started, out_path)
+        model = sm.neutralise(model, untrained)
+        scorer = sm.new_linker(db_api, linker._input_tables_dict["person_records"],
+                               {**model, "customer_pipeline": {"blocking_keys": keys}})
+        prior = self_consistent_prior(db_api, scorer, len(prepared), float(model["probability_two_random_records_match"]))
+    model["probability_two_random_records_match"] = prior
+    model["customer_pipeline"] = {
+        "fingerprint": model_store.fingerprint(records),
+        "population_records": int(population),
+        "trained_on_records": int(len(prepared)),
+        "blocking_keys": [list(k) for k in keys],
+        "blocking_keys_left_out": [list(k) for k, kept in zip(counts["keys"], counts["kept"]) if not kept],
+        "em_rules": trained_rules,
+        "untrained_comparisons": untrained,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    if out_path is not None:
+        out_path = Path(out_path)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(json.dumps(model, indent=2), encoding="utf-8")
+    logger.info("trained Splink model on %d of %d records in %.1fs (prior %.3g, EM on %s, %d blocking keys)",
+                len(prepared), population, time.perf_counter() - started, prior, trained_rules, len(keys))
     return model
 
 
@@ -109,26 +197,46 @@ def _links_sql(predictions_table: str, comparison_names: list[str], tf_names: se
     """
 
 
-def predict(records: pd.DataFrame, model_path: str | Path = MODEL_PATH,
+def load_model(model: str | Path | dict) -> dict:
+    return json.loads(Path(model).read_text(encoding="utf-8")) if isinstance(model, (str, Path)) else model
+
+
+def prior_for(model: dict, n_records: int) -> float | None:
+    """The prior for scoring `n_records` records with a model trained by `train`: matches grow with the
+    records, pairs with their square, so the share of pairs that match falls as 1/(n - 1). None for a
+    model without the training population (saved by an older version)."""
+    info = model.get("customer_pipeline") or {}
+    population = info.get("population_records")
+    if not population or n_records < 2:
+        return None
+    prior = float(model["probability_two_random_records_match"]) * (population - 1) / (n_records - 1)
+    return min(prior, 0.5)
+
+
+def predict(records: pd.DataFrame, model_path: str | Path | dict,
             threshold_match_weight: float = DEFAULT_REVIEW_LOW_WEIGHT,
             reestimate_prior: bool | None = None) -> pd.DataFrame:
     """Score candidate pairs and return those at or above the threshold as a links frame.
 
-    `links.attrs["pairs_compared"]` holds the number of candidate pairs scored. The prior is
-    re-estimated on the records themselves when there are enough of them (or when asked).
+    `model_path` is a saved model (path) or a model dict. `links.attrs["pairs_compared"]` holds the
+    number of candidate pairs scored. The prior follows the number of records scored (`prior_for`);
+    a model without its training population re-estimates it on the records from 1,000 records up.
     """
     started = time.perf_counter()
+    model = load_model(model_path)
     prepared = sm.prepare(records)
     if len(prepared) < 2:
         empty = pd.DataFrame({c: pd.Series(dtype="object") for c in LINK_COLUMNS})
         empty.attrs["pairs_compared"] = 0
+        empty.attrs["pairs_by_rule"] = []
         return empty
+    scaled = prior_for(model, len(prepared))
+    if scaled is not None:
+        model = {**model, "probability_two_random_records_match": scaled}
     with sm.duckdb_session(len(prepared)) as db_api:
-        linker = sm.new_linker(db_api, prepared, Path(model_path))
+        linker = sm.new_linker(db_api, prepared, model)
         large = len(prepared) >= REESTIMATE_PRIOR_FROM_ROWS
-        if reestimate_prior or (reestimate_prior is None and large):
-            # The prior (how likely two random records match) falls as the data grows;
-            # the thresholds are calibrated against a prior estimated on the data scored.
+        if reestimate_prior or (reestimate_prior is None and scaled is None and large):
             linker.training.estimate_probability_two_random_records_match(
                 sm.deterministic_rules_for_prior(), recall=PRIOR_RULES_RECALL
             )
@@ -145,7 +253,7 @@ def predict(records: pd.DataFrame, model_path: str | Path = MODEL_PATH,
     links["match_weight"] = links["match_weight"].astype("float64")
     links["match_probability"] = links["match_probability"].astype("float64")
     links.attrs["pairs_compared"] = int(pairs_compared)
-    links.attrs["pairs_by_rule"] = pairs_by_rule(by_key)
+    links.attrs["pairs_by_rule"] = pairs_by_rule(by_key, model)
     logger.info(
         "Splink compared %d pairs of %d records, kept %d links with match weight >= %s in %.1fs",
         pairs_compared, len(prepared), len(links), threshold_match_weight, time.perf_counter() - started,
@@ -153,11 +261,17 @@ def predict(records: pd.DataFrame, model_path: str | Path = MODEL_PATH,
     return links[LINK_COLUMNS]
 
 
-def pairs_by_rule(by_key: dict[int, int]) -> list[dict]:
+def model_blocking_rules(model: dict | None) -> list:
+    """The prediction blocking rules a model is scored with (its own keys, or every candidate)."""
+    info = (model or {}).get("customer_pipeline") or {}
+    return sm.prediction_blocking_rules([tuple(k) for k in info["blocking_keys"]] if "blocking_keys" in info else None)
+
+
+def pairs_by_rule(by_key: dict[int, int], model: dict | None = None) -> list[dict]:
     """Pairs each prediction blocking rule added (a pair counts for the first rule that found it),
     with the running total, in rule order."""
     rows, total = [], 0
-    for i, rule in enumerate(sm.prediction_blocking_rules()):
+    for i, rule in enumerate(model_blocking_rules(model)):
         added = int(by_key.get(i, 0))
         total += added
         rows.append({"rule": _rule_sql(rule), "pairs_added": added, "cumulative": total})
@@ -167,13 +281,13 @@ def pairs_by_rule(by_key: dict[int, int]) -> list[dict]:
 def count_comparisons(records: pd.DataFrame, model_path: str | Path | None = None) -> pd.DataFrame:
     """Pairs each prediction blocking rule adds (marginal and cumulative), computed exactly.
 
-    The rules are those `predict` uses (`splink_model.prediction_blocking_rules`), whatever rules
-    the saved model at `model_path` lists (kept as an argument for callers; not needed).
+    The rules are those `predict` uses with the model at `model_path` (its own blocking keys; every
+    candidate rule without a model).
     """
     from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
     prepared = sm.prepare(records)
-    rules = sm.prediction_blocking_rules()
+    rules = model_blocking_rules(load_model(model_path) if model_path is not None else None)
     with sm.duckdb_session(len(prepared)) as db_api:
         table = db_api.register(prepared, dataset_display_name="person_records")
         result = count_comparisons_from_blocking_rules(
@@ -183,7 +297,7 @@ def count_comparisons(records: pd.DataFrame, model_path: str | Path | None = Non
     return pd.DataFrame(result)
 
 
-def write_charts(records: pd.DataFrame, model_path: str | Path, out_dir: str | Path,
+def write_charts(records: pd.DataFrame, model_path: str | Path | dict, out_dir: str | Path,
                  accept_weight: float = DEFAULT_ACCEPT_WEIGHT,
                  review_low_weight: float = DEFAULT_REVIEW_LOW_WEIGHT) -> dict[str, Path]:
     """Write self-contained (offline) HTML: match weights, m/u parameters, comparison viewer, cluster studio."""
@@ -193,22 +307,22 @@ def write_charts(records: pd.DataFrame, model_path: str | Path, out_dir: str | P
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Retrain the packaged model from `staging.person_records` in a warehouse file."""
+    """Retrain the identity model of a warehouse on its `staging.person_records` (kept as a new version)."""
     import argparse
 
-    import duckdb
+    from customer_pipeline import warehouse
+    from customer_pipeline.identity import model_store
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("warehouse", help="DuckDB file holding staging.person_records")
-    parser.add_argument("--out", default=str(MODEL_PATH))
+    parser.add_argument("--out", default=None, help="also write the model JSON here")
     args = parser.parse_args(argv)
-    con = duckdb.connect(args.warehouse, read_only=True)
-    try:
+    with warehouse.connect(args.warehouse) as con:
         records = con.execute("SELECT * FROM staging.person_records").df()
-    finally:
-        con.close()
-    train(records, args.out)
-    print(f"trained on {len(records)} records -> {args.out}")
+        version, _ = model_store.load_or_train(con, records, retrain=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps(version.model, indent=2), encoding="utf-8")
+    print(f"trained on {len(records)} records -> {args.warehouse} identity.splink_models version {version.version}")
 
 
 if __name__ == "__main__":

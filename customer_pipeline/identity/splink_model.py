@@ -14,6 +14,7 @@ import pandas as pd
 import splink.comparison_level_library as cll
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.blocking_rule_library import CustomRule
+from splink.internals.splink_dataframe import SplinkDataFrame
 from splink.comparison_library import CustomComparison
 
 logger = logging.getLogger(__name__)
@@ -68,9 +69,13 @@ MATCH_COLUMNS = [
     "first_name_norm",
     "last_name_norm",
     "first_initial",
+    "last_initial",
     "first_name_group",
+    "first_name_ph",
+    "last_name_ph",
     "birth_date",
     "birth_year",
+    "birth_md",
     "birth_date_dm",
     "email_norm",
     "email_user",
@@ -83,6 +88,7 @@ MATCH_COLUMNS = [
     "phone_tail",
     "street_norm",
     "postcode",
+    "postcode_head",
     "city_norm",
 ]
 
@@ -113,8 +119,10 @@ SELECT
     first_name_norm,
     last_name_norm,
     substr(first_name_norm, 1, 1) AS first_initial,
+    substr(last_name_norm, 1, 1) AS last_initial,
     strftime(bd, '%Y-%m-%d') AS birth_date,
     CAST(year(bd) AS VARCHAR) AS birth_year,
+    strftime(bd, '%m-%d') AS birth_md,
     CASE WHEN day(bd) <= 12 AND day(bd) <> month(bd)
          THEN strftime(make_date(year(bd), day(bd), month(bd)), '%Y-%m-%d') END AS birth_date_dm,
     email_norm,
@@ -128,6 +136,7 @@ SELECT
     CASE WHEN length(phone_e164) >= 8 THEN right(phone_e164, 7) END AS phone_tail,
     street_norm,
     postcode,
+    CASE WHEN length(postcode) >= 4 THEN left(postcode, length(postcode) - 1) END AS postcode_head,
     city_norm
 FROM base
 """
@@ -175,6 +184,17 @@ def record_evidence(records: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"record_id": records["record_id"].to_numpy(), "evidence": evidence.to_numpy()})
 
 
+def phonetic(names: pd.Series) -> pd.Series:
+    """Metaphone code of each name (jellyfish), so a typo that keeps the sound keeps the blocking key
+    (katherine / catherine, sondergeld / sondergelt); computed once per distinct name."""
+    import jellyfish
+
+    names = names.astype("object")
+    distinct = pd.unique(names.dropna())
+    codes = {n: (jellyfish.metaphone(n.replace(" ", "")) or None) for n in distinct if isinstance(n, str)}
+    return names.map(codes).astype("object").where(names.notna(), None)
+
+
 def prepare(records: pd.DataFrame) -> pd.DataFrame:
     """Build the matching frame (one row per record, blanks as null) from `staging.person_records` rows."""
     cols = set(records.columns)
@@ -197,6 +217,8 @@ def prepare(records: pd.DataFrame) -> pd.DataFrame:
         con.close()
     groups = nickname_groups()
     out["first_name_group"] = out["first_name_norm"].map(lambda n: groups.get(n, n) if isinstance(n, str) else None)
+    out["first_name_ph"] = phonetic(out["first_name_norm"])
+    out["last_name_ph"] = phonetic(out["last_name_norm"])
     if out[UNIQUE_ID].duplicated().any():
         dupes = out.loc[out[UNIQUE_ID].duplicated(), UNIQUE_ID].head(5).tolist()
         raise ValueError(f"record_id must be unique; duplicated: {dupes}")
@@ -233,6 +255,16 @@ EMAIL_TYPO_SQL = (
 EQUIVALENT_SQL = {_EMAIL_TYPO_SQL_V1: EMAIL_TYPO_SQL}
 
 
+# Two first names that one person could have written: unknown on a side, one nickname group, a
+# typo, an initial, or first and last name swapped.
+FIRST_NAMES_COMPATIBLE_SQL = (
+    "(first_name_norm_l IS NULL OR first_name_norm_r IS NULL OR first_name_group_l = first_name_group_r "
+    "OR jaro_winkler_similarity(first_name_norm_l, first_name_norm_r) >= 0.8 "
+    "OR ((length(first_name_norm_l) = 1 OR length(first_name_norm_r) = 1) AND first_initial_l = first_initial_r) "
+    "OR first_name_norm_l = last_name_norm_r OR last_name_norm_l = first_name_norm_r)"
+)
+
+
 def _jw(col: str, threshold: float) -> cll.JaroWinklerLevel:
     return cll.JaroWinklerLevel(col, threshold)
 
@@ -248,7 +280,13 @@ def comparisons() -> list[CustomComparison]:
             cll.CustomLevel(SWAPPED_NAMES_SQL, label_for_charts="First and last name swapped"),
             cll.ExactMatchLevel("first_name_group").configure(label_for_charts="Nickname of each other"),
             _jw("first_name_norm", 0.92),
-            _jw("first_name_norm", 0.80),
+            # Similar first names at one street address are usually two members of a household
+            # (luzia / luciano, mark / maria): only away from a shared street do they count as a typo.
+            cll.CustomLevel(
+                "jaro_winkler_similarity(first_name_norm_l, first_name_norm_r) >= 0.8 "
+                "AND (street_norm_l IS NULL OR street_norm_r IS NULL OR street_norm_l <> street_norm_r)",
+                label_for_charts="Jaro-Winkler >= 0.8, not at one street address",
+            ),
             cll.CustomLevel(
                 "(length(first_name_norm_l) = 1 OR length(first_name_norm_r) = 1) "
                 "AND first_initial_l = first_initial_r",
@@ -307,7 +345,11 @@ def comparisons() -> list[CustomComparison]:
         comparison_description="mobile phone (E.164); landlines are compared with the address",
         comparison_levels=[
             cll.NullLevel("phone_mobile"),
-            cll.ExactMatchLevel("phone_mobile"),
+            # A family often gives one number, mobile-looking, for all its members: a shared number
+            # with first names that cannot be one person's is its own (weaker) level, learnt by EM.
+            cll.CustomLevel(f"phone_mobile_l = phone_mobile_r AND {FIRST_NAMES_COMPATIBLE_SQL}",
+                            label_for_charts="Same mobile, first names compatible"),
+            cll.ExactMatchLevel("phone_mobile").configure(label_for_charts="Same mobile, first names differ"),
             cll.CustomLevel("right(phone_mobile_l, 7) = right(phone_mobile_r, 7)", label_for_charts="Last 7 digits agree"),
             cll.LevenshteinLevel("phone_mobile", 1).configure(label_for_charts="One digit differs"),
             cll.ElseLevel(),
@@ -346,53 +388,174 @@ SWAPPED_NAMES_RULE = CustomRule(
 )
 
 
-def prediction_blocking_rules() -> list:
-    """Candidate pairs: each rule catches matches the others miss while keeping blocks small.
+# Candidate blocking keys, strongest first. Two records of one person that agree, up to a typo each,
+# on two of {name, birth date, postcode/city, email, phone} meet in at least one: every field has keys
+# that a single typo leaves intact (a name's metaphone code or its initial with the other name exact;
+# a birth date's year or its month and day; a postcode without its last character, or the city; the
+# head or the tail of an email username; the last 7 digits of a phone), and each pair of fields is
+# joined by one of those combinations. Which of them a deployment uses is decided on its own records
+# by counting the pairs each would add (`select_blocking_rules`).
+BLOCKING_KEYS: list[tuple[str, ...]] = [
+    ("phone_e164",),
+    ("email_norm",),
+    ("first_name_norm", "last_name_norm"),
+    ("first_name_ph", "last_name_ph"),
+    ("last_name_norm", "birth_date"),
+    ("first_name_norm", "birth_date"),
+    ("last_name_ph", "first_initial", "birth_year"),
+    ("last_name_ph", "first_initial", "birth_md"),
+    ("first_name_ph", "last_initial", "birth_year"),
+    ("first_name_ph", "last_initial", "birth_md"),
+    ("last_name_norm", "postcode"),
+    ("first_name_norm", "postcode"),
+    ("last_name_ph", "first_initial", "postcode_head"),
+    ("last_name_ph", "first_initial", "city_norm"),
+    ("first_name_ph", "last_initial", "postcode_head"),
+    ("first_name_ph", "last_initial", "city_norm"),
+    ("postcode", "first_initial", "birth_year"),
+    ("birth_date", "postcode_head"),
+    ("birth_date", "city_norm"),
+    ("birth_md", "postcode"),
+    ("email_user", "first_initial"),
+    ("phone_tail", "first_initial"),
+    ("phone_tail", "last_initial"),
+    ("phone_tail", "birth_year"),
+    ("email_user_head", "birth_year"),
+    ("phone_tail", "postcode_head"),
+    ("email_user_head", "postcode_head"),
+    # One typo in the email username (and another in a name): the tail or the head survives.
+    ("email_user_tail", "email_domain", "first_initial"),
+    ("email_user_head", "email_domain", "last_name_norm"),
+    # A name and nothing else in common (a call-center contact): affordable on small populations only.
+    ("first_name_norm", "last_name_ph"),
+    ("first_name_ph", "last_name_norm"),
+    ("last_name_norm", "first_initial"),
+]
 
-    Every rule joins on at least one fairly specific key, so the pairs grow about linearly with the
-    records. Rules on a name plus an initial alone (last name + first initial, first name + initial
-    of the last name) are not used: their blocks grow with the population (`jones` + `j` is one
-    block of 1,290 records at 976,000) and at 1M records they made 122 of 130 million pairs, while
-    the true matches only they found (0.06% of all, nearly all a name typo plus an email typo) are
-    found by the two email-typo rules (a typo leaves either the head or the tail of the username).
-    """
-    return [
-        block_on("phone_e164"),
-        block_on("email_norm"),
-        block_on("first_name_norm", "last_name_norm"),
-        block_on("last_name_norm", "birth_date"),
-        block_on("first_name_norm", "birth_date"),
-        block_on("last_name_norm", "postcode"),
-        block_on("first_name_norm", "postcode"),
-        block_on("postcode", "first_initial", "birth_year"),
-        block_on("email_user", "first_initial"),
-        block_on("phone_tail", "first_initial"),
-        # One typo in the email username (and another in a name): the tail or the head survives.
-        block_on("email_user_tail", "email_domain", "first_initial"),
-        block_on("email_user_head", "email_domain", "last_name_norm"),
-        SWAPPED_NAMES_RULE,
-    ]
+# A rule whose own blocks would give more than this many pairs per record (on the deployment's whole
+# population) is left out: its blocks grow with the square of the population (a common surname and an
+# initial), and the pairs it alone would find are also found by the other, narrower rules.
+MAX_PAIRS_PER_RECORD_PER_RULE = 4.0
 
 
-def deterministic_rules_for_prior() -> list:
-    """Rules that admit (almost) only true matches, to estimate how often two random records match."""
-    return [
-        block_on("first_name_norm", "last_name_norm", "birth_date"),
-        block_on("email_norm", "first_name_norm"),
-        block_on("phone_e164", "first_name_norm", "last_name_norm"),
-    ]
+def _rule(keys: tuple[str, ...]):
+    return block_on(*keys)
 
 
-def em_training_rules() -> list:
-    """EM blocking rules; each leaves the other comparisons free to be estimated."""
-    # Not first + last name: common names and namesakes fill that block and EM takes
-    # them for matches (it then learns that matches often disagree on birth date).
-    # Not a landline: a block of households. Each comparison is estimated at least twice.
-    return [
-        block_on("birth_date"),
-        block_on("email_norm"),
-        block_on("last_name_norm", "postcode"),
-    ]
+def prediction_blocking_rules(keys: list[tuple[str, ...]] | None = None) -> list:
+    """Blocking rules for prediction: the given keys (default: every candidate) plus the swapped-names rule."""
+    return [_rule(k) for k in (BLOCKING_KEYS if keys is None else keys)] + [SWAPPED_NAMES_RULE]
+
+
+def rule_pairs(prepared: pd.DataFrame, keys: list[tuple[str, ...]] | None = None) -> pd.DataFrame:
+    """Pairs each candidate key would compare on its own (records agreeing on every key column)."""
+    keys = BLOCKING_KEYS if keys is None else keys
+    con = duckdb.connect()
+    try:
+        con.register("prepared", prepared)
+        rows = []
+        for k in keys:
+            cols = ", ".join(k)
+            not_null = " AND ".join(f"{c} IS NOT NULL" for c in k)
+            pairs = con.execute(
+                f"SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM "
+                f"(SELECT count(*) AS n FROM prepared WHERE {not_null} GROUP BY {cols})").fetchall()[0][0]
+            rows.append({"keys": k, "pairs": int(pairs)})
+    finally:
+        con.close()
+    return pd.DataFrame(rows)
+
+
+def select_blocking_rules(prepared: pd.DataFrame, population: int | None = None,
+                          max_pairs_per_record: float = MAX_PAIRS_PER_RECORD_PER_RULE) -> tuple[list, pd.DataFrame]:
+    """The candidate keys this data can afford: each key's pairs counted on `prepared` and scaled to the
+    whole population (`population` records; `prepared` may be a uniform sample of them, pairs then grow
+    with the square of the ratio). Returns (keys kept, counts with `population_pairs` and `kept`)."""
+    n = len(prepared)
+    population = max(population or n, n)
+    counts = rule_pairs(prepared)
+    scale = (population / n) ** 2 if n else 1.0
+    counts["population_pairs"] = (counts["pairs"] * scale).round().astype("int64")
+    counts["kept"] = (counts["population_pairs"] <= max_pairs_per_record * population) & (counts["pairs"] > 0)
+    kept = [k for k, keep in zip(counts["keys"], counts["kept"]) if keep]
+    return kept, counts
+
+
+# Which comparison each matching-frame column feeds: a training rule that blocks on a column leaves
+# that comparison unestimated in its session; a comparison whose fields the data leaves empty is not
+# trained at all (its weights stay 0, see `neutralise`).
+COMPARISON_OF_COLUMN = {
+    "first_name_norm": "first_name", "last_name_norm": "last_name", "birth_date": "birth_date",
+    "email_norm": "email", "phone_e164": "phone", "phone_mobile": "phone", "postcode": "address",
+    "street_norm": "address", "city_norm": "address",
+}
+COMPARISON_FIELDS = {
+    "first_name": ("first_name_norm",), "last_name": ("last_name_norm",), "birth_date": ("birth_date",),
+    "email": ("email_norm",), "phone": ("phone_mobile",),
+    "address": ("street_norm", "postcode", "city_norm", "phone_home"),
+}
+
+
+def deterministic_rules_for_prior(used: set[str] | None = None) -> list:
+    """Rules that admit (almost) only true matches, to start the estimate of how often two random records
+    match; only those whose columns the data fills (`used`: matching-frame columns, None = all)."""
+    keys = [("first_name_norm", "last_name_norm", "birth_date"), ("email_norm", "first_name_norm"),
+            ("phone_e164", "first_name_norm", "last_name_norm"), ("first_name_norm", "last_name_norm", "postcode")]
+    return [block_on(*k) for k in keys if used is None or set(k) <= used]
+
+
+# EM blocking rules, in order of preference. Not first + last name first: common names and namesakes
+# fill that block and EM takes them for matches (it then learns that matches often disagree on birth
+# date); it is the last resort for data with neither birth dates nor contacts. Not a landline: a block
+# of households.
+EM_RULE_KEYS: list[tuple[str, ...]] = [
+    ("birth_date",),
+    ("email_norm",),
+    ("last_name_norm", "postcode"),
+    ("phone_mobile",),
+    ("first_name_norm", "last_name_norm"),
+]
+# An EM session needs matches to learn from and must stay affordable.
+EM_MIN_PAIRS = 50
+EM_MAX_PAIRS = 20_000_000
+
+
+def em_training_rules(prepared: pd.DataFrame | None = None) -> list:
+    """EM blocking rules chosen from the fields the data fills: each rule whose block has enough pairs,
+    until every comparison with data is left free (estimated) by at least two sessions (one if only one
+    can). With no frame, the rules for a data set that fills every field."""
+    if prepared is None:
+        return [block_on(*k) for k in EM_RULE_KEYS[:3]]
+    counts = rule_pairs(prepared, EM_RULE_KEYS)
+    usable = [k for k, n in zip(counts["keys"], counts["pairs"]) if EM_MIN_PAIRS <= n <= EM_MAX_PAIRS]
+    with_data = {c for c, cols in COMPARISON_FIELDS.items() if any(prepared[col].notna().any() for col in cols)}
+    chosen: list[tuple[str, ...]] = []
+    for keys in usable:
+        free_before = {c: sum(1 for k in chosen if c not in {COMPARISON_OF_COLUMN.get(x) for x in k}) for c in with_data}
+        if all(n >= 2 for n in free_before.values()):
+            break
+        chosen.append(keys)
+    return [block_on(*k) for k in chosen]
+
+
+def untrained_comparisons(prepared: pd.DataFrame, min_share: float = 0.01) -> list[str]:
+    """Comparisons whose fields fewer than `min_share` of the records fill: nothing to learn them from."""
+    n = max(len(prepared), 1)
+    return [c for c, cols in COMPARISON_FIELDS.items()
+            if max(float(prepared[col].notna().sum()) / n for col in cols) < min_share]
+
+
+def neutralise(model: dict, names: list[str]) -> dict:
+    """Give every level of these comparisons the weight 0 (m = u): a field the training data left empty
+    must weigh nothing, rather than whatever the floors would make of levels never observed."""
+    for comparison in model["comparisons"]:
+        if comparison["output_column_name"] in names:
+            for lvl in comparison["comparison_levels"]:
+                if not lvl.get("is_null_level"):
+                    lvl["m_probability"] = lvl["u_probability"] = 1.0 / len(comparison["comparison_levels"])
+                    lvl.pop("tf_adjustment_column", None)
+                    lvl.pop("tf_adjustment_weight", None)
+    return model
 
 
 # Real data has errors the training sample may not show: no level is allowed to
@@ -427,12 +590,12 @@ def regularise(model: dict) -> dict:
     return model
 
 
-def settings_creator() -> SettingsCreator:
+def settings_creator(blocking_keys: list[tuple[str, ...]] | None = None) -> SettingsCreator:
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name=UNIQUE_ID,
         comparisons=comparisons(),
-        blocking_rules_to_generate_predictions=prediction_blocking_rules(),
+        blocking_rules_to_generate_predictions=prediction_blocking_rules(blocking_keys),
         retain_matching_columns=True,
         retain_intermediate_calculation_columns=True,
         max_iterations=20,
@@ -542,21 +705,27 @@ def duckdb_session(n_rows: int, work_dir: str | Path | None = None, memory_limit
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def new_linker(db_api: DuckDBAPI, prepared: pd.DataFrame, model: SettingsCreator | dict | str | Path) -> Linker:
+def new_linker(db_api: DuckDBAPI, prepared: pd.DataFrame | SplinkDataFrame, model: SettingsCreator | dict | str | Path,
+               ) -> Linker:
     """Register the matching frame and build a Linker over it.
 
-    A saved model (path or dict) is scored with the blocking rules of this code, not those saved
-    with it: blocking decides which pairs are compared, not what they weigh, so it can change
-    without a retrain. Level conditions listed in EQUIVALENT_SQL are swapped for their faster
-    form (same pairs, same weights).
+    A model trained by this pipeline carries the blocking keys chosen on its training data (in
+    `customer_pipeline.blocking_keys`); an older saved model is scored with every candidate rule.
+    The pipeline's own key `customer_pipeline` (training fingerprint) is not a Splink setting and is
+    dropped here. Level conditions listed in EQUIVALENT_SQL are swapped for their faster form (same
+    pairs, same weights).
     """
-    table = db_api.register(prepared, dataset_display_name="person_records")
+    # A frame already registered (a second linker over the same records) is reused.
+    table = prepared if isinstance(prepared, SplinkDataFrame) else db_api.register(prepared, dataset_display_name="person_records")
     if isinstance(model, (str, Path)):
         model = json.loads(Path(model).read_text(encoding="utf-8"))
     if isinstance(model, dict):
-        model = {**model, "blocking_rules_to_generate_predictions": [
-            rule.create_blocking_rule_dict("duckdb") for rule in prediction_blocking_rules()
-        ]}
+        info = model.get("customer_pipeline") or {}
+        keys = [tuple(k) for k in info["blocking_keys"]] if "blocking_keys" in info else None
+        model = {k: v for k, v in model.items() if k != "customer_pipeline"}
+        model["blocking_rules_to_generate_predictions"] = [
+            rule.create_blocking_rule_dict("duckdb") for rule in prediction_blocking_rules(keys)
+        ]
         model["comparisons"] = [
             {**comparison, "comparison_levels": [
                 {**lvl, "sql_condition": EQUIVALENT_SQL.get(lvl.get("sql_condition"), lvl.get("sql_condition"))}

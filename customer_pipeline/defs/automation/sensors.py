@@ -17,8 +17,9 @@ LANDING_FOLDERS = {"pos": "pos", "call_center": "call_center", "app": "app_event
 SENSOR_INTERVAL_SECONDS = 30
 HASH_CHARS = 16
 
-# Everything that is not a raw load: staging, quality report, identity, gold, freshness, publish. Not assets
-# tagged automation=manual (the Splink model: retraining is a deliberate act, never a side effect of new data).
+# Everything that is not a raw load: staging, quality report, identity, gold, freshness, publish; not assets
+# tagged automation=manual. The Splink model is in: its own condition trains it only when missing (a
+# retrain is a deliberate job, never a side effect of new data).
 MANUAL = dg.AssetSelection.tag("automation", "manual")
 DOWNSTREAM = dg.AssetSelection.all() - dg.AssetSelection.groups("raw") - MANUAL
 # Run when any upstream updated (once per update, coalescing several loads into one run), never while an
@@ -26,6 +27,16 @@ DOWNSTREAM = dg.AssetSelection.all() - dg.AssetSelection.groups("raw") - MANUAL
 DOWNSTREAM_CONDITION = (
     dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
 ).with_label("eager_after_blocking_checks")
+
+
+# Built once when missing, whenever the sensor started: Dagster's on_missing() fires only on a change to
+# "missing" that the sensor saw happen, so an asset missing before its first tick would wait for good. Not
+# again while a run builds it, nor after its last run failed (that run's failure is what the UI shows).
+WHEN_MISSING = (
+    dg.AutomationCondition.missing() & ~dg.AutomationCondition.in_progress()
+    & ~dg.AutomationCondition.execution_failed() & ~dg.AutomationCondition.any_deps_missing()
+    & ~dg.AutomationCondition.any_deps_in_progress() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+)
 
 
 def _sensor_status() -> dg.DefaultSensorStatus:

@@ -8,7 +8,7 @@ import pandas as pd
 from customer_pipeline.defs.identity import settings
 from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
-from customer_pipeline.identity import linking, store
+from customer_pipeline.identity import linking, model_store, store
 from customer_pipeline.identity.clustering import cluster
 from customer_pipeline.identity.deterministic import deterministic_links
 from customer_pipeline.identity.ids import assign_ids
@@ -16,23 +16,47 @@ from customer_pipeline.identity.splink_model import record_evidence
 from customer_pipeline.warehouse import replace_table, transaction
 
 MODEL_KEY = dg.AssetKey(["identity", "splink_model"])
+MODEL_FITS_DATA = "identity_model_fits_data"
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+def model_metadata(version: model_store.ModelVersion, records: pd.DataFrame) -> dict:
+    """What a data engineer needs to trust the model: which version, trained on what, and whether
+    today's records still look like that (fields filled, sources)."""
+    info = version.model.get("customer_pipeline") or {}
+    drift = model_store.drift(version.fingerprint, model_store.fingerprint(records)) if version.fingerprint else []
+    return {
+        "model_version": dg.MetadataValue.int(version.version),
+        "model_source": dg.MetadataValue.text(version.source),
+        "model_trained_at": dg.MetadataValue.text(str(version.trained_at)),
+        "model_trained_on_records": dg.MetadataValue.int(int(version.fingerprint.get("records", 0))),
+        "model_em_rules": dg.MetadataValue.json(info.get("em_rules", [])),
+        "model_untrained_comparisons": dg.MetadataValue.json(info.get("untrained_comparisons", [])),
+        "model_blocking_keys": dg.MetadataValue.int(len(info.get("blocking_keys", []))),
+        "model_drift": dg.MetadataValue.md("\n".join(f"- {d}" for d in drift) if drift else "none: the records look like "
+                                           "the training records"),
+        "model_drifted": dg.MetadataValue.bool(bool(drift)),
+    }
+
+
 @dg.asset(
     key=["identity", "links"], group_name="identity", kinds={"duckdb", "splink"}, pool=WAREHOUSE_POOL,
     deps=[dg.AssetKey(["staging", "person_records"]), dg.AssetKey(["staging", "app_identity_links"]), MODEL_KEY],
+    check_specs=[dg.AssetCheckSpec(MODEL_FITS_DATA, asset=["identity", "links"],
+                                   description="The records scored look like those the model was trained on (WARN)")],
     description="Evidence that two records are one person: deterministic links and Splink-scored pairs.",
 )
 def links(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.connect() as con:
         records = con.execute("SELECT * FROM staging.person_records").df()
         app_links = con.execute("SELECT anonymous_id, user_id FROM staging.app_identity_links").df()
+        # the first run against a warehouse trains its model here when identity/splink_model has not run
+        version, trained = model_store.load_or_train(con, records, pinned_path=settings.pinned_model_path())
     hard = deterministic_links(records, app_links)
-    scored = linking.predict(records, settings.model_path(), threshold_match_weight=settings.review_low_weight())
+    scored = linking.predict(records, version.model, threshold_match_weight=settings.review_low_weight())
     pairs_compared = scored.attrs.get("pairs_compared", 0)
     frames = [f for f in (hard, scored) if len(f)]
     all_links = pd.concat(frames, ignore_index=True) if frames else hard
@@ -49,7 +73,16 @@ def links(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg
     if by_rule:
         context.log.info("pairs per blocking rule (a pair counts for the first rule that found it):\n" + "\n".join(
             f"  {r['pairs_added']:>12,}  {r['cumulative']:>12,}  {r['rule']}" for r in by_rule))
-    return dg.MaterializeResult(metadata={
+    drift = model_store.drift(version.fingerprint, model_store.fingerprint(records)) if version.fingerprint else []
+    if drift:
+        context.log.warning("the records have drifted from the model's training records (retrain with job "
+                            "retrain_identity_model): " + "; ".join(drift))
+    fits = dg.AssetCheckResult(
+        check_name=MODEL_FITS_DATA, passed=not drift, severity=dg.AssetCheckSeverity.WARN,
+        description="retrain with job retrain_identity_model" if drift else None,
+        metadata={"model_version": version.version, "drift": dg.MetadataValue.json(drift)},
+    )
+    return dg.MaterializeResult(check_results=[fits], metadata={
         "dagster/row_count": dg.MetadataValue.int(len(all_links)),
         "records": dg.MetadataValue.int(len(records)),
         "pairs_compared": dg.MetadataValue.int(int(pairs_compared)),
@@ -58,6 +91,8 @@ def links(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg
         "links_by_type": dg.MetadataValue.json({k: int(v) for k, v in by_type.items()}),
         "accept_weight": dg.MetadataValue.float(settings.accept_weight()),
         "review_low_weight": dg.MetadataValue.float(settings.review_low_weight()),
+        "model_trained_this_run": dg.MetadataValue.bool(trained),
+        **model_metadata(version, records),
     })
 
 

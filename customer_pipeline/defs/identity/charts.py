@@ -2,10 +2,11 @@
 
 import dagster as dg
 
+from customer_pipeline.defs.automation.sensors import WHEN_MISSING
 from customer_pipeline.defs.identity import settings
 from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
-from customer_pipeline.identity import linking
+from customer_pipeline.identity import linking, model_store
 from customer_pipeline.identity.charts import sample_for_charts
 
 CHARTS_KEY = dg.AssetKey(["identity", "model_charts"])
@@ -23,21 +24,20 @@ def chart_metadata(charts: dict) -> dict:
     deps=[dg.AssetKey(["identity", "links"])],
     # Drawn once when missing; retraining (job retrain_identity_model) redraws them with the new
     # model, and a data engineer can materialise this asset any time to redraw on today's records.
-    automation_condition=(dg.AutomationCondition.on_missing() & dg.AutomationCondition.all_deps_blocking_checks_passed())
-    .with_label("on_missing, blocking checks passed"),
+    automation_condition=WHEN_MISSING.with_label("when missing, blocking checks passed"),
     description="The Splink model in use, in the browser: match weights, m/u parameters, a comparison viewer "
     "and a cluster studio dashboard (offline HTML files, linked in the metadata).",
 )
 def model_charts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    with warehouse.connect(read_only=True) as con:
+    with warehouse.connect() as con:
         records = con.execute("SELECT * FROM staging.person_records").df()
-    path = settings.model_path()
-    charts = linking.write_charts(records, path, settings.charts_dir(),
+        version, _ = model_store.load_or_train(con, records, pinned_path=settings.pinned_model_path())
+    charts = linking.write_charts(records, version.model, settings.charts_dir(),
                                   settings.accept_weight(), settings.review_low_weight())
-    context.log.info(f"charts of {path.name} written to {settings.charts_dir()}")
+    context.log.info(f"charts of model version {version.version} written to {settings.charts_dir()}")
     return dg.MaterializeResult(metadata={
         **chart_metadata(charts),
-        "model_path": dg.MetadataValue.path(str(path)),
+        "model_version": dg.MetadataValue.int(version.version),
         "records": dg.MetadataValue.int(len(records)),
         "records_in_dashboards": dg.MetadataValue.int(len(sample_for_charts(records))),
     })

@@ -6,7 +6,6 @@ from customer_pipeline.identity.linking import (
     DEFAULT_ACCEPT_WEIGHT,
     DEFAULT_NAME_ONLY_ACCEPT_WEIGHT,
     DEFAULT_REVIEW_LOW_WEIGHT,
-    MODEL_PATH,
 )
 from customer_pipeline.settings import PROJECT_ROOT, env
 
@@ -23,8 +22,10 @@ def name_only_accept_weight() -> float:
     return float(env("CUSTOMER_PIPELINE_NAME_ONLY_ACCEPT_WEIGHT", str(DEFAULT_NAME_ONLY_ACCEPT_WEIGHT)))
 
 
-def model_path() -> Path:
-    return Path(env("CUSTOMER_PIPELINE_MODEL_PATH", str(MODEL_PATH)))
+def pinned_model_path() -> Path | None:
+    """A model file the deployment pins instead of training its own (`CUSTOMER_PIPELINE_MODEL_PATH`; unset: none)."""
+    value = env("CUSTOMER_PIPELINE_MODEL_PATH", "")
+    return Path(value) if value else None
 
 
 def charts_dir() -> Path:

@@ -1,39 +1,48 @@
-"""Retraining the Splink model: a deliberate act by a data engineer (job `retrain_identity_model`)."""
+"""The deployment's Splink model: trained on the warehouse's own records on its first run, retrained on purpose."""
 
 import dagster as dg
 
+from customer_pipeline.defs.automation.sensors import WHEN_MISSING
 from customer_pipeline.defs.identity import settings
-from customer_pipeline.defs.identity.assets import MODEL_KEY
+from customer_pipeline.defs.identity.assets import MODEL_KEY, model_metadata
 from customer_pipeline.defs.identity.charts import chart_metadata
 from customer_pipeline.defs.jobs import WAREHOUSE_TAGS
 from customer_pipeline.defs.resources import WarehouseResource
-from customer_pipeline.identity import linking
+from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
+from customer_pipeline.identity import linking, model_store
+
+
+class ModelConfig(dg.Config):
+    retrain: bool = False  # job retrain_identity_model sets it; otherwise the model is trained only when missing
 
 
 @dg.asset(
-    key=MODEL_KEY, group_name="identity", kinds={"splink", "json"}, tags={"automation": "manual"},
+    key=MODEL_KEY, group_name="identity", kinds={"splink", "duckdb"}, pool=WAREHOUSE_POOL,
     deps=[dg.AssetKey(["staging", "person_records"])],
-    description="The Splink model (JSON in the repo), trained without labels; charts to inspect it in a browser.",
+    # Trained when the warehouse has none (the first run), never retrained by automation.
+    automation_condition=WHEN_MISSING.with_label("trained when missing, blocking checks passed"),
+    description="The Splink model of this warehouse (versions in identity.splink_models), trained without labels "
+    "on its own person records; says when today's records have drifted from what it learnt.",
 )
-def splink_model(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    with warehouse.connect(read_only=True) as con:
+def splink_model(context: dg.AssetExecutionContext, config: ModelConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.connect() as con:
         records = con.execute("SELECT * FROM staging.person_records").df()
-    path = settings.model_path()
-    summary = linking.train(records, path)
-    charts = linking.write_charts(records, path, settings.charts_dir(),
-                                  settings.accept_weight(), settings.review_low_weight())
-    context.log.info(f"model trained on {len(records)} records, saved to {path}")
-    meta = {
-        "model_path": dg.MetadataValue.path(str(path)),
-        "records": dg.MetadataValue.int(len(records)),
-        **chart_metadata(charts),
-    }
-    if isinstance(summary, dict):
-        meta["training"] = dg.MetadataValue.json({k: v for k, v in summary.items() if isinstance(v, (int, float, str))})
+        version, trained = model_store.load_or_train(con, records, pinned_path=settings.pinned_model_path(),
+                                                     retrain=config.retrain)
+    meta = model_metadata(version, records)
+    if trained:
+        charts = linking.write_charts(records, version.model, settings.charts_dir(),
+                                      settings.accept_weight(), settings.review_low_weight())
+        meta.update(chart_metadata(charts))
+        context.log.info(f"identity model version {version.version} trained on {len(records)} records")
+    else:
+        context.log.info(f"identity model version {version.version} in use ({version.source}); not retrained")
+    meta["trained_this_run"] = dg.MetadataValue.bool(trained)
     return dg.MaterializeResult(metadata=meta)
 
 
 retrain_identity_model = dg.define_asset_job(
     "retrain_identity_model", selection=[MODEL_KEY], tags=WAREHOUSE_TAGS,
-    description="Retrain the Splink model on the current staging records and write its charts (run on purpose).",
+    config={"ops": {"identity__splink_model": {"config": {"retrain": True}}}},
+    description="Retrain the Splink model on the current staging records (a new version) and draw its charts.",
 )
