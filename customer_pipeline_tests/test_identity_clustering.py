@@ -364,3 +364,40 @@ def test_an_unreadable_or_missing_detail_counts_as_more_than_a_name():
     clusters, review = cluster(ids, links, ACCEPT, REVIEW_LOW, None, name_only_accept_weight=20.0)
     assert members(clusters) == {frozenset({"x|1", "x|2", "x|3"}), frozenset({"x|4"})}
     assert list(zip(review["record_id_l"], review["record_id_r"], review["reason"])) == [("x|2", "x|4", "name_only")]
+
+
+def _people(*rows: tuple[str, str | None, str | None]) -> pd.DataFrame:
+    return pd.DataFrame([{"record_id": r, "first_name_norm": f, "first_name_group": f, "birth_date": d}
+                         for r, f, d in rows])
+
+
+def test_a_household_joined_through_a_shared_phone_is_split_and_the_link_reviewed():
+    # anna and bernd share the family's number: a strong link, but two birth dates and two first names
+    links = links_frame(splink("a1", "a2", 25.0), splink("a1", "b1", 12.0), splink("b1", "b2", 25.0))
+    people = _people(("a1", "anna", "1980-01-02"), ("a2", "anna", None), ("b1", "bernd", "1975-05-05"),
+                     ("b2", "bernd", "1975-05-05"))
+    clusters, queue = cluster(["a1", "a2", "b1", "b2"], links, ACCEPT, REVIEW_LOW, people=people)
+    assert members(clusters) == {frozenset({"a1", "a2"}), frozenset({"b1", "b2"})}
+    cut = queue[queue["reason"] == "conflict_split"]
+    assert set(zip(cut["record_id_l"], cut["record_id_r"])) == {("a1", "b1")}
+    assert not cut["same_cluster"].any()
+
+
+def test_a_chain_between_two_people_is_cut_at_its_weakest_link():
+    # a1 - m (strong) - b1 (weaker): m is anna's record without a birth date, b1 is bernd
+    links = links_frame(splink("a1", "m", 20.0), splink("m", "b1", 11.0))
+    people = _people(("a1", "anna", "1980-01-02"), ("m", "anna", None), ("b1", "bernd", "1975-05-05"))
+    clusters, _ = cluster(["a1", "m", "b1"], links, ACCEPT, REVIEW_LOW, people=people)
+    assert members(clusters) == {frozenset({"a1", "m"}), frozenset({"b1"})}
+
+
+def test_typos_swapped_dates_and_nicknames_are_not_conflicts_and_hard_links_are_never_cut():
+    links = links_frame(splink("a", "b", 15.0), splink("c", "d", 15.0),
+                        dict(splink("e", "f", 0.0), match_weight=float("inf"), match_probability=1.0,
+                             link_type="deterministic_account"))
+    people = _people(("a", "katharina", "1980-01-02"), ("b", "katharine", "1980-02-01"),  # typo, day/month swap
+                     ("c", "anna", "1980-01-02"), ("d", "anna", "1981-01-02"),  # one digit of the year
+                     ("e", "otto", "1950-01-01"), ("f", "ida", "1990-09-09"))  # a shop account: hard evidence
+    clusters, queue = cluster(list("abcdef"), links, ACCEPT, REVIEW_LOW, people=people)
+    assert members(clusters) == {frozenset("ab"), frozenset("cd"), frozenset("ef")}
+    assert "conflict_split" not in set(queue["reason"])

@@ -121,13 +121,13 @@ WHERE k.record_id_l <> k.record_id_r;
 _PREPARE = _PREPARE.replace("{names}", "(" + ", ".join(f"'{k}'" for k in NAME_COMPARISONS) + ")")
 
 _EDGES = """
-SELECT il.code AS l, ir.code AS r, CASE WHEN p.det THEN 1.0 ELSE p.match_probability END AS p
+SELECT il.code AS l, ir.code AS r, CASE WHEN p.det THEN 1.0 ELSE p.match_probability END AS p, p.det AS hard
 FROM pairs AS p
 JOIN ids AS il ON il.record_id = p.record_id_l
 JOIN ids AS ir ON ir.record_id = p.record_id_r
 WHERE (p.det OR (p.match_weight >= $accept AND NOT p.name_only)) AND p.decision IS DISTINCT FROM 'no_match'
 UNION ALL
-SELECT il.code, ir.code, 1.0
+SELECT il.code, ir.code, 1.0, true
 FROM decided AS d
 JOIN ids AS il ON il.record_id = d.l
 JOIN ids AS ir ON ir.record_id = d.r
@@ -219,6 +219,108 @@ def _name_only_edges(root: np.ndarray, bare: np.ndarray, contact: np.ndarray, ca
     return keep
 
 
+# First names further apart than this (Jaro-Winkler), in no nickname group and neither an initial nor
+# the other record's last name, are two people's names even without birth dates to tell them apart.
+NAMES_APART_JW = 0.7
+
+
+def _names_compatible(a: dict, b: dict, jw: float) -> bool:
+    import jellyfish
+
+    fa, fb = a.get("first_name_norm"), b.get("first_name_norm")
+    if len(fa) == 1 or len(fb) == 1:
+        return fa[0] == fb[0]
+    if a.get("first_name_group") and a.get("first_name_group") == b.get("first_name_group"):
+        return True
+    if fa == b.get("last_name_norm") or fb == a.get("last_name_norm"):  # first and last name swapped
+        return True
+    return jellyfish.jaro_winkler_similarity(fa, fb) >= jw
+
+
+def conflicting(a: dict, b: dict) -> bool:
+    """Two records that cannot be one person (what a household looks like: one address, one phone, one
+    surname): first names that one person would not write (not one nickname group, not an initial,
+    not swapped with the last name) that are either far apart (`NAMES_APART_JW`) or come with two
+    birth dates that really differ (not one digit, not day and month swapped)."""
+    import jellyfish
+
+    fa, fb = a.get("first_name_norm"), b.get("first_name_norm")
+    if not (isinstance(fa, str) and fa and isinstance(fb, str) and fb):
+        return False
+    if _names_compatible(a, b, NAMES_APART_JW):
+        return False
+    da, db = a.get("birth_date"), b.get("birth_date")
+    if not (isinstance(da, str) and da and isinstance(db, str) and db):
+        return True
+    if da == db or jellyfish.damerau_levenshtein_distance(da, db) <= 1 or (da[:4] == db[:4] and da[5:7] == db[8:10] and da[8:10] == db[5:7]):
+        return not _names_compatible(a, b, 0.8) and jellyfish.jaro_winkler_similarity(fa, fb) < 0.5
+    return not _names_compatible(a, b, 0.8)
+
+
+def split_conflicts(n: int, el: np.ndarray, er: np.ndarray, ep: np.ndarray, hard: np.ndarray, root: np.ndarray,
+                    people: dict[int, dict]) -> np.ndarray:
+    """Edges to cut so that no cluster holds two records that `conflicting` says are two people.
+
+    For each cluster with such a pair: the maximum spanning tree of its edges (by probability), then
+    the weakest edge on the tree path between the two records is cut (hard edges, deterministic links
+    and `match` decisions, are never cut); repeated until no conflict is left or only hard edges hold
+    the pair together. Returns a boolean mask of the edges cut.
+    """
+    cut = np.zeros(len(el), dtype=bool)
+    members: dict[int, list[int]] = {}
+    for code in np.flatnonzero(np.bincount(root, minlength=n)[root] > 1):
+        if code in people:
+            members.setdefault(int(root[code]), []).append(int(code))
+    for cluster_root, codes in members.items():
+        pairs = [(a, b) for i, a in enumerate(codes) for b in codes[i + 1:] if conflicting(people[a], people[b])]
+        if not pairs:
+            continue
+        in_cluster = np.flatnonzero(root[el] == cluster_root)
+        while pairs:
+            active = [e for e in in_cluster if not cut[e]]
+            # maximum spanning forest (Kruskal, strongest first)
+            parent: dict[int, int] = {}
+
+            def find(x: int) -> int:
+                while parent.get(x, x) != x:
+                    parent[x] = parent.get(parent[x], parent[x])
+                    x = parent[x]
+                return x
+
+            tree: dict[int, list[tuple[int, int]]] = {}
+            for e in sorted(active, key=lambda e: (-ep[e], e)):
+                a, b = find(int(el[e])), find(int(er[e]))
+                if a != b:
+                    parent[a] = b
+                    tree.setdefault(int(el[e]), []).append((int(er[e]), e))
+                    tree.setdefault(int(er[e]), []).append((int(el[e]), e))
+            a, b = pairs[0]
+            path = _tree_path(tree, a, b)
+            if path is None:  # already apart
+                pairs.pop(0)
+                continue
+            soft = [e for e in path if not hard[e]]
+            if not soft:  # only hard evidence joins them: a person decided so, or the data says so
+                pairs.pop(0)
+                continue
+            cut[min(soft, key=lambda e: (ep[e], e))] = True
+    return cut
+
+
+def _tree_path(tree: dict[int, list[tuple[int, int]]], start: int, goal: int) -> list[int] | None:
+    """Edge ids on the tree path from start to goal (None when they are not connected)."""
+    stack, seen = [(start, [])], {start}
+    while stack:
+        node, path = stack.pop()
+        if node == goal:
+            return path
+        for nxt, e in tree.get(node, []):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, path + [e]))
+    return None
+
+
 def cluster(
     record_ids,
     links: pd.DataFrame | None,
@@ -228,6 +330,7 @@ def cluster(
     *,
     evidence: pd.DataFrame | None = None,
     name_only_accept_weight: float | None = None,
+    people: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Group records into people and list the uncertain pairs a person should review.
 
@@ -241,6 +344,9 @@ def cluster(
     A `no_match` decision removes the direct edge of that pair only; when the two records stay
     connected through other links the pair is put back on the review queue as `no_match_conflict`.
     Name-only links at or above `accept_weight` that were left apart go to the queue as `name_only`.
+    `people(record_id, first_name_norm, first_name_group, birth_date)`, when given, splits a cluster
+    holding two records that cannot be one person (`split_conflicts`: a household joined through its
+    shared address or phone); the links cut go to the queue as `conflict_split`.
     `cluster_key` is the smallest record_id of the cluster (not stable across runs: see ids.py).
     """
     if name_only_accept_weight is None:
@@ -261,6 +367,7 @@ def cluster(
         edges = con.execute(_EDGES, {"accept": float(accept_weight)}).fetchnumpy()
         el, er = np.asarray(edges["l"], dtype=np.int64), np.asarray(edges["r"], dtype=np.int64)
         ep = np.asarray(edges["p"], dtype=float)
+        hard = np.asarray(edges["hard"], dtype=bool)
         root = connected_components(n, el, er)
         cand = con.execute(_NAME_ONLY_EDGES, {"low": float(review_low_weight)}).fetchnumpy()
         kinds = con.execute("SELECT i.code, e.evidence FROM ids AS i JOIN evidence_in AS e USING (record_id)").fetchnumpy()
@@ -275,7 +382,28 @@ def cluster(
             el = np.concatenate([el, np.asarray(cand["l"], dtype=np.int64)[use]])
             er = np.concatenate([er, np.asarray(cand["r"], dtype=np.int64)[use]])
             ep = np.concatenate([ep, np.asarray(cand["p"], dtype=float)[use]])
+            hard = np.concatenate([hard, np.zeros(int(use.sum()), dtype=bool)])
             root = connected_components(n, el, er)
+        split = pd.DataFrame({"record_id_l": pd.Series(dtype=object), "record_id_r": pd.Series(dtype=object)})
+        if people is not None and len(el):
+            cols = ["record_id", "first_name_norm", "first_name_group", "last_name_norm", "birth_date"]
+            con.register("people_in", arrow_table(people.reindex(columns=cols).astype("string")))
+            rows = con.execute("SELECT i.code, p.first_name_norm, p.first_name_group, p.last_name_norm, p.birth_date "
+                               "FROM ids AS i JOIN people_in AS p USING (record_id)").fetchall()
+            known = pd.DataFrame(rows, columns=["code", "f", "g", "l", "d"]).dropna(subset=["f"])
+            known["root"] = root[known["code"].to_numpy(dtype=np.int64)] if len(known) else []
+            # only clusters with two first names can hold a conflict
+            spread = known.groupby("root")["f"].nunique()
+            suspect = known[known["root"].isin(spread.index[spread > 1])]
+            by_code = {int(c): {"first_name_norm": f, "first_name_group": g, "last_name_norm": ln, "birth_date": d}
+                       for c, f, g, ln, d in suspect[["code", "f", "g", "l", "d"]].itertuples(index=False)}
+            cut = split_conflicts(n, el, er, ep, hard, root, by_code)
+            if cut.any():
+                names = dict(con.execute("SELECT code, record_id FROM ids").fetchall())
+                split = pd.DataFrame({"record_id_l": [names[int(c)] for c in el[cut]],
+                                      "record_id_r": [names[int(c)] for c in er[cut]]})
+                el, er, ep = el[~cut], er[~cut], ep[~cut]
+                root = connected_components(n, el, er)
         # A record's probability is the best of the edges that hold it in its cluster; singletons are certain.
         best = np.full(n, -1.0)
         np.maximum.at(best, el, ep)
@@ -288,6 +416,21 @@ def cluster(
         )
         clusters = fetch_pandas(con, "SELECT * FROM clusters ORDER BY record_id")
         review = fetch_pandas(con, _REVIEW, {"low": float(review_low_weight), "accept": float(accept_weight)})
+        if len(split):
+            con.register("split_in", arrow_table(split))
+            cut_rows = fetch_pandas(con, """
+                SELECT p.record_id_l, p.record_id_r, p.match_weight, p.match_probability, p.link_type,
+                       p.comparison_detail, 'conflict_split' AS reason,
+                       cl.cluster_key AS cluster_key_l, cr.cluster_key AS cluster_key_r,
+                       cl.cluster_key = cr.cluster_key AS same_cluster
+                FROM split_in AS s
+                JOIN pairs AS p ON p.record_id_l = least(s.record_id_l, s.record_id_r)
+                               AND p.record_id_r = greatest(s.record_id_l, s.record_id_r)
+                JOIN clusters AS cl ON cl.record_id = p.record_id_l
+                JOIN clusters AS cr ON cr.record_id = p.record_id_r
+                QUALIFY row_number() OVER (PARTITION BY p.record_id_l, p.record_id_r ORDER BY p.match_weight DESC) = 1""")
+            review = pd.concat([cut_rows[REVIEW_COLUMNS], review[~review.set_index(["record_id_l", "record_id_r"]).index.isin(
+                cut_rows.set_index(["record_id_l", "record_id_r"]).index)]], ignore_index=True)
     finally:
         con.close()
     return clusters, review[REVIEW_COLUMNS]

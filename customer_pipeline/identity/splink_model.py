@@ -184,6 +184,21 @@ def record_evidence(records: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"record_id": records["record_id"].to_numpy(), "evidence": evidence.to_numpy()})
 
 
+def people_for_clustering(records: pd.DataFrame) -> pd.DataFrame:
+    """`record_id, first_name_norm, first_name_group, last_name_norm, birth_date` (text): what the
+    clustering needs to tell two people apart (clustering.split_conflicts)."""
+    groups = nickname_groups()
+    first = records["first_name_norm"].astype("string").str.strip().replace("", pd.NA)
+    birth = pd.to_datetime(records["birth_date"], errors="coerce").dt.strftime("%Y-%m-%d")
+    return pd.DataFrame({
+        "record_id": records["record_id"].astype("string"),
+        "first_name_norm": first,
+        "first_name_group": first.map(lambda n: groups.get(n, n) if isinstance(n, str) else None),
+        "last_name_norm": records["last_name_norm"].astype("string").str.strip().replace("", pd.NA),
+        "birth_date": birth,
+    })
+
+
 def phonetic(names: pd.Series) -> pd.Series:
     """Metaphone code of each name (jellyfish), so a typo that keeps the sound keeps the blocking key
     (katherine / catherine, sondergeld / sondergelt); computed once per distinct name."""

@@ -12,7 +12,7 @@ from customer_pipeline.identity import linking, model_store, store
 from customer_pipeline.identity.clustering import cluster
 from customer_pipeline.identity.deterministic import deterministic_links
 from customer_pipeline.identity.ids import assign_ids
-from customer_pipeline.identity.splink_model import record_evidence
+from customer_pipeline.identity.splink_model import people_for_clustering, record_evidence
 from customer_pipeline.warehouse import replace_table, transaction
 
 MODEL_KEY = dg.AssetKey(["identity", "splink_model"])
@@ -120,7 +120,8 @@ def resolve_customers(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     clusters, queue = cluster(records["record_id"], all_links, settings.accept_weight(),
                               settings.review_low_weight(), decisions,
                               evidence=record_evidence(records),
-                              name_only_accept_weight=settings.name_only_accept_weight())
+                              name_only_accept_weight=settings.name_only_accept_weight(),
+                              people=people_for_clustering(records))
     xref, history = assign_ids(clusters, previous, now)
     queue = store.review_queue_with_records(queue, records)
     with warehouse.connect() as con:
