@@ -18,7 +18,7 @@ from customer_pipeline.sample import generate
 from customer_pipeline.sample.call_center import HEADER as CONTACT_HEADER
 from customer_pipeline.sample.dirt import BAD_PHONES
 from customer_pipeline.sample.nicknames import NICKNAMES
-from customer_pipeline.sample.persons import make_persons
+from customer_pipeline.sample.persons import FAMILY_MOBILE_SHARE, make_persons
 from customer_pipeline.sample.pools import build_pools
 from customer_pipeline.sample.pos import LOYALTY_HEADER, TRANSACTION_HEADER
 from customer_pipeline.sample.timeline import Timeline
@@ -74,6 +74,21 @@ def _truth(out: Path) -> list[tuple[str, str, str]]:
     header, rows = _csv_rows(out / "truth.csv")
     assert header == ["source", "source_key", "person_id"]
     return [tuple(r) for r in rows]
+
+
+def _households(out: Path) -> dict[str, tuple[str, str]]:
+    header, rows = _csv_rows(out / "households.csv")
+    assert header == ["person_id", "household_id", "has_street_address"]
+    return {p: (h, street) for p, h, street in rows}
+
+
+def _e164(text: str, region: str) -> str | None:
+    try:
+        num = phonenumbers.parse("+" + text[2:] if text.startswith("00") else text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164) if phonenumbers.is_valid_number(
+        num) else None
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -303,3 +318,79 @@ def test_default_as_of_is_yesterday_so_no_record_is_dated_in_the_future(tmp_path
     rows = _good_rows(tmp_path / "s" / "call_center", "contacts_*.csv", len(CONTACT_HEADER))
     newest = max(r[CONTACT_HEADER.index("started_at")] for r in rows)
     assert dt.datetime.fromisoformat(newest).replace(tzinfo=dt.timezone.utc) <= before
+
+
+def test_households_truth_covers_every_person_and_says_who_is_known_by_street(sample):
+    out, summary = sample
+    households = _households(out)
+    truth = _truth(out)
+    assert set(households) == {pid for _, _, pid in truth}
+    assert len(households) == PERSONS and all(street in ("true", "false") for _, street in households.values())
+    members = Counter(h for h, _ in households.values())
+    assert summary["households"]["households"] == len(members)
+    assert summary["households"]["multi_person"] == sum(1 for c in members.values() if c >= 2) > 0
+    # A street address is on shop records only (accounts' billing addresses, guest orders' shipping).
+    in_shop = {pid for s, _, pid in truth if s == "shop"}
+    assert {p for p, (_, street) in households.items() if street == "true"} == in_shop
+    assert summary["households"]["persons_with_street_address"] == len(in_shop)
+    # People of one household known by street share the street of their accounts (before any move).
+    con = sqlite3.connect(out / "shop.sqlite")
+    streets = defaultdict(set)
+    key_person = {k: pid for s, k, pid in truth if s == "shop"}
+    for cid, line1 in con.execute("SELECT customer_id, line1 FROM addresses WHERE kind = 'billing'"):
+        streets[households[key_person[f"customer:{cid}"]][0]].add(line1.lower())
+    con.close()
+    assert any(len(v) == 1 for h, v in streets.items() if members[h] >= 2)
+
+
+def test_some_families_share_one_mobile_on_their_records(sample):
+    out, summary = sample
+    households = _households(out)
+    person = {(s, k): pid for s, k, pid in _truth(out)}
+    given = defaultdict(set)  # E.164 -> persons who gave it
+    for r in _good_rows(out / "pos", "loyalty_signups_*.csv", len(LOYALTY_HEADER)):
+        if r[8] and (e := _e164(r[8], r[2])):
+            given[e].add(person[("pos", f"card:{r[0]}")])
+    con = sqlite3.connect(out / "shop.sqlite")
+    for cid, phone, country in con.execute(
+            "SELECT c.id, c.phone, a.country FROM customers c JOIN addresses a ON a.customer_id = c.id "
+            "AND a.kind = 'billing' WHERE c.phone IS NOT NULL"):
+        if e := _e164(phone, country):
+            given[e].add(person[("shop", f"customer:{cid}")])
+    con.close()
+    shared_mobiles = []
+    for e, persons in given.items():
+        if len(persons) > 1:
+            # A shared number never crosses households.
+            assert len({households[p][0] for p in persons}) == 1
+            if phonenumbers.number_type(phonenumbers.parse(e)) == phonenumbers.PhoneNumberType.MOBILE:
+                shared_mobiles.append(e)
+    assert shared_mobiles, "a mobile given by two people of one household"
+    assert 0 < summary["households"]["family_mobile"] < summary["households"]["multi_person"]
+
+
+def test_family_mobiles_look_like_personal_mobiles():
+    rng = np.random.default_rng(4)
+    P, _ = make_persons(6000, build_pools(4, rng), Timeline(AS_OF), rng)
+    heads = np.flatnonzero(P.head == np.arange(P.n))
+    size = np.bincount(P.household)
+    multi = heads[size[P.household[heads]] >= 2]
+    family = [h for h in multi.tolist() if P.family_mobile[h] is not None]
+    assert all(P.family_mobile[h] is None for h in heads[size[P.household[heads]] == 1].tolist())
+    assert abs(len(family) / len(multi) - FAMILY_MOBILE_SHARE) < 0.06
+    # Every member of the household holds the same number.
+    assert all(P.family_mobile[i] == P.family_mobile[P.head[i]] for i in range(P.n))
+    personal = {m for m in P.mobile.tolist() if m}
+    of_head = [h for h in family if P.family_mobile[h] == P.mobile[h]]
+    separate = [h for h in family if P.family_mobile[h] not in personal]
+    assert of_head and separate and len(of_head) + len(separate) == len(family)
+    # A separate family phone replaced the landline.
+    assert all(P.land[h] is None for h in separate)
+    for h in family:
+        num = phonenumbers.parse(P.family_mobile[h], P.country[h]) if P.country[h] != "US" else phonenumbers.parse(
+            "+1" + P.family_mobile[h])
+        assert phonenumbers.is_valid_number(num)
+        assert phonenumbers.number_type(num) in (phonenumbers.PhoneNumberType.MOBILE,
+                                                 phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+    # Some members give only the family's number.
+    assert any(P.mobile[i] is None and P.family_mobile[i] is not None and P.head[i] != i for i in range(P.n))

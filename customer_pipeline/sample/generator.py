@@ -1,4 +1,4 @@
-"""Generate all four sources plus the ground truth (which records are the same person)."""
+"""Generate all four sources plus the ground truth (which records are the same person, who lives with whom)."""
 
 import csv
 import datetime as dt
@@ -9,17 +9,19 @@ import numpy as np
 from customer_pipeline.sample.app_events import write_app_events
 from customer_pipeline.sample.call_center import write_call_center
 from customer_pipeline.sample.catalog import build_catalog
-from customer_pipeline.sample.persons import make_persons
+from customer_pipeline.sample.persons import Persons, make_persons
 from customer_pipeline.sample.pools import build_pools
 from customer_pipeline.sample.pos import write_loyalty, write_transactions
 from customer_pipeline.sample.shop import write_shop
 from customer_pipeline.sample.timeline import Timeline
 
 TRUTH_HEADER = ("source", "source_key", "person_id")
+HOUSEHOLDS_HEADER = ("person_id", "household_id", "has_street_address")
 
 
 def generate(out_dir: Path, persons: int = 2000, seed: int = 42, as_of: dt.date | None = None) -> dict:
-    """Write pos/, shop.sqlite, call_center/, app_events/ and truth.csv under out_dir; return counts.
+    """Write pos/, shop.sqlite, call_center/, app_events/, truth.csv and households.csv under out_dir;
+    return counts.
 
     The output depends only on (persons, seed, as_of): the same triple gives the same bytes.
     Records run up to 18:00 on `as_of`; the default is yesterday (UTC), so that no record is dated
@@ -43,6 +45,10 @@ def generate(out_dir: Path, persons: int = 2000, seed: int = 42, as_of: dt.date 
 
     truth = [pos_truth, *shop_truth, *call_truth, *app_truth]
     n_truth = _write_truth(out_dir / "truth.csv", truth)
+    # Only the shop knows streets (every account has a billing address, every guest order a shipping
+    # address); POS and app profiles carry a postcode and city, call-center contacts no address.
+    street = np.isin(P.person_id, np.concatenate([t[2] for t in shop_truth]))
+    households = _write_households(out_dir / "households.csv", P, street)
     return {
         "persons": persons,
         "seed": seed,
@@ -54,6 +60,7 @@ def generate(out_dir: Path, persons: int = 2000, seed: int = 42, as_of: dt.date 
         "truth": {"rows": n_truth,
                   "persons": int(len(np.unique(np.concatenate([t[2] for t in truth])))),
                   "stale_persons": int(P.stale.sum())},
+        "households": households,
     }
 
 
@@ -66,3 +73,19 @@ def _write_truth(path: Path, parts: list[tuple[str, np.ndarray, np.ndarray]]) ->
             w.writerows(zip([source] * len(keys), keys.tolist(), pids.tolist()))
             n += len(keys)
     return n
+
+
+def _write_households(path: Path, P: Persons, street: np.ndarray) -> dict:
+    """households.csv: every person's true household (household_id 1..n) and whether it is known by
+    a street address; returns counts."""
+    hid = P.household + 1
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(HOUSEHOLDS_HEADER)
+        w.writerows(zip(P.person_id.tolist(), hid.tolist(), np.where(street, "true", "false").tolist()))
+    size = np.bincount(P.household)
+    heads = P.head == np.arange(P.n)
+    family = heads & (P.family_mobile != None)  # noqa: E711 - elementwise
+    return {"households": len(size), "multi_person": int((size >= 2).sum()),
+            "persons_in_multi_person": int(size[size >= 2].sum()),
+            "family_mobile": int(family.sum()), "persons_with_street_address": int(street.sum())}

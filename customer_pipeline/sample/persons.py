@@ -12,6 +12,14 @@ from customer_pipeline.sample.timeline import DAY_S, Timeline, uniform_between
 
 NAT = np.datetime64("NaT", "s")
 
+# Families that give one mobile for all of them ("call mum's mobile", or a prepaid phone kept as the
+# home line once the landline went). Drawn from the same blocks and written in the same formats as
+# personal mobiles: nothing in a record tells a family's mobile from a personal one.
+FAMILY_MOBILE_SHARE = 1 / 3  # of the households of two or more people
+FAMILY_MOBILE_OF_THE_HEAD = 0.5  # the head's own mobile; otherwise a phone of its own that replaced the landline
+FAMILY_MOBILE_ONLY = 0.25  # other members who give the family's number and no mobile of their own
+FAMILY_MOBILE_USE = (0.3, 0.9)  # the rest: share of their records asking for a mobile that get the family's
+
 
 class Persons(dict):
     """Column name -> numpy array, one row per true person (row i is person_id i + 1)."""
@@ -166,6 +174,48 @@ def _emails(P: Persons, rng: np.random.Generator) -> None:
     P["email"], P["email_alt"], P["email_new"] = email, alt, new
 
 
+def _fresh_mobiles(book: PhoneBook, country: str, k: int, used: set, rng: np.random.Generator):
+    """k mobiles of the country that nobody holds yet (`used` is updated), and their layouts."""
+    nsn, lay = [], []
+    while len(nsn) < k:
+        cand, cand_lay = book.draw(country, MOBILE, 2 * (k - len(nsn)) + 8, rng)
+        for x, y in zip(cand.tolist(), cand_lay.tolist()):
+            if x not in used and len(nsn) < k:
+                used.add(x)
+                nsn.append(x)
+                lay.append(y)
+    return np.array(nsn, dtype=object), np.array(lay, dtype=np.int32)
+
+
+def _family_mobiles(P: Persons, book: PhoneBook, rng: np.random.Generator) -> None:
+    """In some households one mobile is given by all: the head's own, or a phone of the family's."""
+    n, head = P.n, P.head
+    is_head = head == np.arange(n)
+    size = np.bincount(P.household)[P.household]
+    family = (rng.random(n) < FAMILY_MOBILE_SHARE)[head] & (size >= 2)
+    of_head = family & (rng.random(n) < FAMILY_MOBILE_OF_THE_HEAD)[head]
+    owner = of_head & is_head
+    separate = family & ~of_head & is_head
+    only_family = family & ~is_head & (rng.random(n) < FAMILY_MOBILE_ONLY)
+    use = np.where(family, rng.uniform(*FAMILY_MOBILE_USE, n), 0.0)
+    use[only_family | owner] = 1.0
+    used = {m for m in P.mobile.tolist() if m is not None}
+    fam = np.full(n, None, dtype=object)
+    fam_layout = np.zeros(n, dtype=np.int32)
+    for ci, c in enumerate(COUNTRIES):
+        # A head without a mobile of their own gets one: it is the family's.
+        rows = np.flatnonzero((P.country_idx == ci) & owner & (P.mobile == None))  # noqa: E711 - elementwise
+        P.mobile[rows], P.mobile_layout[rows] = _fresh_mobiles(book, c, len(rows), used, rng)
+        rows = np.flatnonzero((P.country_idx == ci) & separate)
+        fam[rows], fam_layout[rows] = _fresh_mobiles(book, c, len(rows), used, rng)
+    fam[owner], fam_layout[owner] = P.mobile[owner], P.mobile_layout[owner]
+    P.mobile[only_family] = None
+    # Every member holds the family's number; a phone of the family's own replaced the landline.
+    P["family_mobile"], P["family_mobile_layout"], P["family_mobile_use"] = fam[head], fam_layout[head], use
+    replaced = separate[head]
+    P.land[replaced] = None
+
+
 def make_persons(n: int, pools: dict[str, CountryPool], tl: Timeline, rng: np.random.Generator) -> tuple[Persons, PhoneBook]:
     P = Persons(person_id=np.arange(1, n + 1, dtype=np.int64))
     hh, head = _households(n, rng)
@@ -228,4 +278,6 @@ def make_persons(n: int, pools: dict[str, CountryPool], tl: Timeline, rng: np.ra
     to_pos = none & (rng.random(n) < 0.5)
     P.in_pos[to_pos] = True
     P.in_shop[none & ~to_pos] = True
+    # Last, so that adding it left every earlier draw of this stream (and so the people) as it was.
+    _family_mobiles(P, book, rng)
     return P, book

@@ -64,18 +64,32 @@ def address_at(P: Persons, idx: np.ndarray, t: np.ndarray) -> dict[str, np.ndarr
 
 def phones(P: Persons, book: PhoneBook, idx: np.ndarray, rng: np.random.Generator, *, mobile: float,
            landline: float, formats: dict[str, float], unparseable: float = 0.0) -> np.ndarray:
-    """A phone per record: the mobile, the household landline, or blank, written in one of `formats`."""
+    """A phone per record: the mobile, the household landline, or blank, written in one of `formats`.
+
+    In a family with a shared mobile, a record asking for a mobile gets the family's number with the
+    person's `family_mobile_use` probability (always when they have none of their own), and one asking
+    for a home phone gets it when the household has no landline.
+    """
     r = rng.random(len(idx))
     want_mobile = r < mobile
     want_land = (r >= mobile) & (r < mobile + landline)
-    mob, land = P.mobile[idx], P.land[idx]
+    fam = P.family_mobile[idx]
+    has_fam = np.array([x is not None for x in fam], dtype=bool)
+    own = P.mobile[idx]
+    # Where a mobile is wanted r / mobile is uniform on [0, 1): reusing it keeps every later draw as it was.
+    give_fam = has_fam & ((r < mobile * P.family_mobile_use[idx]) | (own == None))  # noqa: E711 - elementwise
+    mob = np.where(give_fam, fam, own)
+    mob_layout = np.where(give_fam, P.family_mobile_layout[idx], P.mobile_layout[idx])
+    home_fam = has_fam & (P.land[idx] == None)  # noqa: E711 - elementwise
+    land = np.where(home_fam, fam, P.land[idx])
+    land_layout = np.where(home_fam, P.family_mobile_layout[idx], P.land_layout[idx])
     has_mob = np.array([x is not None for x in mob], dtype=bool)
     has_land = np.array([x is not None for x in land], dtype=bool)
     # Fall back to the other number when the chosen one does not exist.
     use_mobile = has_mob & (want_mobile | (want_land & ~has_land))
     use_land = has_land & ~use_mobile & (want_land | want_mobile)
     nsn = np.where(use_mobile, mob, np.where(use_land, land, None))
-    layout = np.where(use_mobile, P.mobile_layout[idx], P.land_layout[idx])
+    layout = np.where(use_mobile, mob_layout, land_layout)
     names_ = list(formats)
     p = np.array([formats[k] for k in names_])
     fmt = np.array([FORMATS.index(k) for k in names_])[rng.choice(len(names_), len(idx), p=p / p.sum())]
