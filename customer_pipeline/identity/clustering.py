@@ -219,12 +219,9 @@ def _name_only_edges(root: np.ndarray, bare: np.ndarray, contact: np.ndarray, ca
     return keep
 
 
-# First names further apart than this (Jaro-Winkler), in no nickname group and neither an initial nor
-# the other record's last name, are two people's names even without birth dates to tell them apart.
-NAMES_APART_JW = 0.7
-
-
-def _names_compatible(a: dict, b: dict, jw: float) -> bool:
+def _names_compatible(a: dict, b: dict) -> bool:
+    """First names one person could have written: an initial that agrees, one nickname group, a typo
+    (Jaro-Winkler >= 0.8), or the first name swapped with the last."""
     import jellyfish
 
     fa, fb = a.get("first_name_norm"), b.get("first_name_norm")
@@ -232,29 +229,26 @@ def _names_compatible(a: dict, b: dict, jw: float) -> bool:
         return fa[0] == fb[0]
     if a.get("first_name_group") and a.get("first_name_group") == b.get("first_name_group"):
         return True
-    if fa == b.get("last_name_norm") or fb == a.get("last_name_norm"):  # first and last name swapped
+    if fa == b.get("last_name_norm") or fb == a.get("last_name_norm"):
         return True
-    return jellyfish.jaro_winkler_similarity(fa, fb) >= jw
+    return jellyfish.jaro_winkler_similarity(fa, fb) >= 0.8
 
 
 def conflicting(a: dict, b: dict) -> bool:
-    """Two records that cannot be one person (what a household looks like: one address, one phone, one
-    surname): first names that one person would not write (not one nickname group, not an initial,
-    not swapped with the last name) that are either far apart (`NAMES_APART_JW`) or come with two
-    birth dates that really differ (not one digit, not day and month swapped)."""
+    """Two records that cannot be one person: both birth dates known and really different (not one
+    digit, not day and month swapped) and first names one person would not write. What a household
+    looks like (one address, one phone, one surname). First names alone are not enough: typo-ridden
+    data (FEBRL) has true duplicates whose first names are far apart."""
     import jellyfish
 
-    fa, fb = a.get("first_name_norm"), b.get("first_name_norm")
-    if not (isinstance(fa, str) and fa and isinstance(fb, str) and fb):
+    fa, fb, da, db = a.get("first_name_norm"), b.get("first_name_norm"), a.get("birth_date"), b.get("birth_date")
+    if not all(isinstance(x, str) and x for x in (fa, fb, da, db)):
         return False
-    if _names_compatible(a, b, NAMES_APART_JW):
+    if da == db or jellyfish.damerau_levenshtein_distance(da, db) <= 1:
         return False
-    da, db = a.get("birth_date"), b.get("birth_date")
-    if not (isinstance(da, str) and da and isinstance(db, str) and db):
-        return True
-    if da == db or jellyfish.damerau_levenshtein_distance(da, db) <= 1 or (da[:4] == db[:4] and da[5:7] == db[8:10] and da[8:10] == db[5:7]):
-        return not _names_compatible(a, b, 0.8) and jellyfish.jaro_winkler_similarity(fa, fb) < 0.5
-    return not _names_compatible(a, b, 0.8)
+    if da[:4] == db[:4] and da[5:7] == db[8:10] and da[8:10] == db[5:7]:
+        return False
+    return not _names_compatible(a, b)
 
 
 def split_conflicts(n: int, el: np.ndarray, er: np.ndarray, ep: np.ndarray, hard: np.ndarray, root: np.ndarray,
@@ -390,11 +384,11 @@ def cluster(
             con.register("people_in", arrow_table(people.reindex(columns=cols).astype("string")))
             rows = con.execute("SELECT i.code, p.first_name_norm, p.first_name_group, p.last_name_norm, p.birth_date "
                                "FROM ids AS i JOIN people_in AS p USING (record_id)").fetchall()
-            known = pd.DataFrame(rows, columns=["code", "f", "g", "l", "d"]).dropna(subset=["f"])
+            known = pd.DataFrame(rows, columns=["code", "f", "g", "l", "d"]).dropna(subset=["f", "d"])
             known["root"] = root[known["code"].to_numpy(dtype=np.int64)] if len(known) else []
-            # only clusters with two first names can hold a conflict
-            spread = known.groupby("root")["f"].nunique()
-            suspect = known[known["root"].isin(spread.index[spread > 1])]
+            # only clusters with two first names and two birth dates can hold a conflict
+            spread = known.groupby("root").agg(nf=("f", "nunique"), nd=("d", "nunique"))
+            suspect = known[known["root"].isin(spread.index[(spread["nf"] > 1) & (spread["nd"] > 1)])]
             by_code = {int(c): {"first_name_norm": f, "first_name_group": g, "last_name_norm": ln, "birth_date": d}
                        for c, f, g, ln, d in suspect[["code", "f", "g", "l", "d"]].itertuples(index=False)}
             cut = split_conflicts(n, el, er, ep, hard, root, by_code)
