@@ -11,6 +11,7 @@ LATER_STAGES = [
     ("identity", "gold.customer_xref", "source records linked to a customer"),
     ("gold", "gold.golden_customers", "golden customers"),
     ("gold", "gold.customer_id_history", "customer id changes (merges/splits)"),
+    ("gold", "gold.households", "households (customers at one address)"),
     ("identity", "identity.review_queue", "pairs waiting for review"),
     ("quality", "gold.data_quality_report", "data-quality metric rows"),
     ("freshness", "gold.source_freshness", "sources tracked for freshness"),

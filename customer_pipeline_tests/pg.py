@@ -126,7 +126,8 @@ def rows(conn, query, params=None) -> list[tuple]:
 
 
 def synthetic_gold(customers: int, seed: int = 0, xref_per_customer: float = 2.5) -> dict:
-    """Gold frames of the pipeline's shape (golden_customers, customer_xref, history, freshness, report)."""
+    """Gold frames of the pipeline's shape (golden_customers, customer_xref, id history, households, household id
+    history, freshness, report)."""
     import numpy as np
     import pandas as pd
 
@@ -172,6 +173,20 @@ def synthetic_gold(customers: int, seed: int = 0, xref_per_customer: float = 2.5
         "data_quality_score": rng.random(customers).round(3),
         "updated_at": pd.Timestamp("2026-01-01 06:00:00"),
     })
+    # about two customers in three live in a household, mostly of two
+    household_ids = np.array([f"H{seed:02x}{i // 2:014x}" for i in range(customers)], dtype=object)
+    golden.insert(1, "household_id", np.where(rng.random(customers) < 0.67, household_ids, None))
+    members = golden.dropna(subset=["household_id"]).groupby("household_id")
+    households = members.agg(address=("street", "first"), postcode=("postcode", "first"), city=("city", "first"),
+                             country=("country", "first"), members=("customer_id", "size"),
+                             landline=("phone", "first"), first_seen=("first_seen_at", "min"),
+                             last_seen=("last_seen_at", "max")).reset_index()
+    household_history = pd.DataFrame({
+        "old_id": [f"Hold{seed:02x}{i:012x}" for i in range(3)],
+        "new_id": [households["household_id"].iloc[0], households["household_id"].iloc[-1], None],
+        "reason": ["merge", "split", "removed"],
+        "changed_at": pd.Timestamp("2026-01-01 06:00:00"),
+    })
     rows = int(customers * xref_per_customer)
     owner = rng.integers(0, customers, rows)
     source = rng.choice(["pos", "shop", "call_center", "app"], rows)
@@ -213,6 +228,8 @@ def synthetic_gold(customers: int, seed: int = 0, xref_per_customer: float = 2.5
         "golden_customers": golden,
         "customer_xref": xref,
         "customer_id_history": history,
+        "households": households,
+        "household_id_history": household_history,
         "source_freshness": freshness,
         "data_quality_report": report,
     }

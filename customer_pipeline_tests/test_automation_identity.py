@@ -68,6 +68,11 @@ def test_new_landing_file_reaches_customer_xref_under_the_automation_sensor(tmp_
     done = set().union(*ran) if ran else set()
     assert {"identity/links", "gold/customer_xref", "gold/golden_customers"} <= done
     assert "identity/splink_model" not in done  # never retrained by new data
+    # the golden table never runs on the new records before their xref exists
+    first = {key: next(i for i, keys in enumerate(ran) if key in keys) for key in ("gold/customer_xref", "gold/golden_customers")}
+    assert first["gold/golden_customers"] >= first["gold/customer_xref"]
+    assert all("gold/customer_xref" in keys or i > first["gold/customer_xref"]
+               for i, keys in enumerate(ran) if "gold/golden_customers" in keys)
     with duckdb.connect(str(wh), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM gold.customer_xref WHERE source_key = 'card:L990001'").fetchall() == [(1,)]
         assert con.execute("SELECT count(*) FROM identity.splink_models").fetchall() == [(1,)]

@@ -401,3 +401,13 @@ def test_typos_swapped_dates_and_nicknames_are_not_conflicts_and_hard_links_are_
     clusters, queue = cluster(list("abcdef"), links, ACCEPT, REVIEW_LOW, people=people)
     assert members(clusters) == {frozenset("ab"), frozenset("cd"), frozenset("ef")}
     assert "conflict_split" not in set(queue["reason"])
+
+
+def test_a_link_resting_on_what_a_home_shares_joins_no_one_and_is_reviewed():
+    # first names against each other; surname, address and the family phone for it; no birth date, no email
+    home = '{"first_name": -6.6, "last_name": 9.2, "birth_date": 0.0, "email": 0.0, "phone": 6.3, "address": 9.8}'
+    person = '{"first_name": -6.6, "last_name": 9.2, "birth_date": 14.0, "email": 0.0, "phone": 6.3, "address": 9.8}'
+    links = links_frame(splink("h1", "h2", 12.0, home), splink("p1", "p2", 26.0, person))
+    clusters, queue = cluster(["h1", "h2", "p1", "p2"], links, ACCEPT, REVIEW_LOW)
+    assert members(clusters) == {frozenset({"h1"}), frozenset({"h2"}), frozenset({"p1", "p2"})}
+    assert set(zip(queue["record_id_l"], queue["record_id_r"], queue["reason"])) == {("h1", "h2", "household")}

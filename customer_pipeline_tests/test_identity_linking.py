@@ -170,9 +170,10 @@ def test_pairs_per_blocking_rule_are_reported_and_agree_with_splinks_own_count(t
     records, _, model_path, _ = trained
     links = linking.predict(records, model_path)
     by_rule = links.attrs["pairs_by_rule"]
-    assert [r["rule"] for r in by_rule] == [linking._rule_sql(r) for r in sm.prediction_blocking_rules()]
+    model = json.loads(model_path.read_text())
+    assert [r["rule"] for r in by_rule] == [linking._rule_sql(r) for r in linking.model_blocking_rules(model)]
     assert by_rule[-1]["cumulative"] == links.attrs["pairs_compared"] > 0
-    exact = linking.count_comparisons(records)
+    exact = linking.count_comparisons(records, model_path)
     assert [r["pairs_added"] for r in by_rule] == exact["marginal_comparison_count"].astype(int).tolist()
 
 
@@ -347,7 +348,7 @@ def test_saved_model_is_scored_with_its_own_blocking_keys_and_fast_email_sql(tra
         conditions = [lvl.sql_condition for lvl in email.comparison_levels]
     expected = [r.create_blocking_rule_dict("duckdb")["blocking_rule"] for r in linking.model_blocking_rules(model)]
     assert rules == expected
-    assert len(rules) == len(model["customer_pipeline"]["blocking_keys"]) + 1  # + the swapped-names rule
+    assert len(rules) == len(model["customer_pipeline"]["blocking_keys"]) + 1 + len(sm.SWAPPED_TYPO_RULES)  # + swap rules
     assert sm.EMAIL_TYPO_SQL in conditions
 
 
@@ -434,3 +435,27 @@ def test_drift_names_fields_that_filled_or_emptied_and_new_sources():
     assert any(r.startswith("email: now filled") for r in reasons)
     assert any("newshop" in r for r in reasons)
     assert model_store.drift(now, now) == []
+
+
+def test_nickname_keys_come_from_the_nicknames_package_and_the_hand_list_without_chaining():
+    def nick(a, b):
+        return bool(set(sm.nickname_keys(a)) & set(sm.nickname_keys(b)))
+
+    assert nick("bill", "william") and nick("kate", "katherine") and nick("peggy", "margaret")  # package
+    assert nick("hans", "johannes") and nick("kees", "cornelis")  # hand list (German, Dutch)
+    assert not nick("alan", "albert")  # both have "al" as a nickname: that does not make them one name
+    assert not nick("anna", "bernd")
+
+
+def test_typo_tolerant_keys_survive_transposed_postcode_digits_and_swapped_names():
+    records, _ = make_fixture(5)
+    a = _record("shop", "customer:a", {"first": "laura", "last": "webb", "dob": date(1969, 4, 12), "email": None,
+                                        "phone": None, "phone_type": None, "street": None, "postcode": "2180", "city": "Trugg"})
+    b = dict(a, source_key="customer:b", first_name_norm="webf", last_name_norm="laura", postcode="2108")
+    prepared = sm.prepare(pd.DataFrame([a, b])).set_index("record_id")
+    assert prepared.loc["shop|customer:a", "postcode_sorted"] == prepared.loc["shop|customer:b", "postcode_sorted"]
+    assert prepared.loc["shop|customer:a", "initials"] == prepared.loc["shop|customer:b", "initials"] == "lw"
+    from customer_pipeline.identity.evaluation import blocking_recall
+
+    truth = pd.DataFrame({"record_id": ["shop|customer:a", "shop|customer:b"], "person": ["p", "p"]})
+    assert blocking_recall(pd.DataFrame([a, b]), truth)["recall"] == 1.0

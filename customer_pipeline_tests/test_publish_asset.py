@@ -66,7 +66,7 @@ def test_publishes_the_gold_tables_that_exist(tmp_path, pg_url, bi_role):
     with contextlib.closing(pg.connect(pg_url)) as conn:
         assert {r[0] for r in pg.rows(conn, "SELECT table_name FROM information_schema.tables "
                                              "WHERE table_schema = 'gold'")} == {
-            "golden_customers", "customer_xref", "source_freshness"}
+            "golden_customers", "customer_xref", "households", "household_id_history", "source_freshness"}
 
 
 def test_without_a_postgres_url_publishing_is_off_and_the_run_succeeds(tmp_path):

@@ -110,7 +110,12 @@ SELECT least(k.record_id_l, k.record_id_r) AS record_id_l,
        k.match_weight < 'inf'::DOUBLE AND NOT starts_with(coalesce(k.link_type, ''), 'deterministic')
        AND coalesce(len(map_keys(detail.m)) > 0
            AND len(list_filter(map_entries(detail.m),
-                               lambda e: e.key NOT IN {names} AND coalesce(e.value, 0) <> 0)) = 0, false) AS name_only
+                               lambda e: e.key NOT IN {names} AND coalesce(e.value, 0) <> 0)) = 0, false) AS name_only,
+       -- first names against each other and nothing personal (birth date, email) for it: what one home's
+       -- members share (surname, address, the family phone) is all that holds the pair together
+       k.match_weight < 'inf'::DOUBLE AND NOT starts_with(coalesce(k.link_type, ''), 'deterministic')
+       AND coalesce(detail.m['first_name'] < -1 AND coalesce(detail.m['birth_date'], 0) <= 0
+                    AND coalesce(detail.m['email'], 0) <= 0, false) AS household_only
 FROM links_in AS k
 CROSS JOIN LATERAL (SELECT TRY_CAST(TRY_CAST(k.comparison_detail AS JSON) AS MAP(VARCHAR, DOUBLE)) AS m) AS detail
 LEFT JOIN decided AS d
@@ -125,7 +130,8 @@ SELECT il.code AS l, ir.code AS r, CASE WHEN p.det THEN 1.0 ELSE p.match_probabi
 FROM pairs AS p
 JOIN ids AS il ON il.record_id = p.record_id_l
 JOIN ids AS ir ON ir.record_id = p.record_id_r
-WHERE (p.det OR (p.match_weight >= $accept AND NOT p.name_only)) AND p.decision IS DISTINCT FROM 'no_match'
+WHERE (p.det OR (p.match_weight >= $accept AND NOT p.name_only AND NOT p.household_only))
+  AND p.decision IS DISTINCT FROM 'no_match'
 UNION ALL
 SELECT il.code, ir.code, 1.0, true
 FROM decided AS d
@@ -146,9 +152,11 @@ WHERE p.name_only AND p.decision IS NULL AND p.match_weight >= $low
 _REVIEW = """
 WITH queue AS (
     SELECT record_id_l, record_id_r, match_weight, match_probability, link_type, comparison_detail,
-           CASE WHEN match_weight >= $accept THEN 'name_only' ELSE 'uncertain' END AS reason
+           CASE WHEN match_weight < $accept THEN 'uncertain' WHEN household_only THEN 'household'
+                ELSE 'name_only' END AS reason
     FROM pairs
-    WHERE NOT det AND decision IS NULL AND match_weight >= $low AND (match_weight < $accept OR name_only)
+    WHERE NOT det AND decision IS NULL AND match_weight >= $low
+      AND (match_weight < $accept OR name_only OR household_only)
     QUALIFY row_number() OVER (PARTITION BY record_id_l, record_id_r ORDER BY match_weight DESC) = 1
     UNION ALL
     SELECT d.l, d.r, p.match_weight, p.match_probability, p.link_type, p.comparison_detail,
@@ -164,6 +172,7 @@ FROM queue AS q
 JOIN clusters AS cl ON cl.record_id = q.record_id_l
 JOIN clusters AS cr ON cr.record_id = q.record_id_r
 WHERE q.reason = 'uncertain' OR (q.reason = 'name_only') <> (cl.cluster_key = cr.cluster_key)
+   OR (q.reason = 'household' AND cl.cluster_key <> cr.cluster_key)
 ORDER BY q.reason DESC, q.match_weight DESC, q.record_id_l, q.record_id_r
 """
 
@@ -227,7 +236,8 @@ def _names_compatible(a: dict, b: dict) -> bool:
     fa, fb = a.get("first_name_norm"), b.get("first_name_norm")
     if len(fa) == 1 or len(fb) == 1:
         return fa[0] == fb[0]
-    if a.get("first_name_group") and a.get("first_name_group") == b.get("first_name_group"):
+    ga, gb = a.get("first_name_group"), b.get("first_name_group")  # nickname keys, "|"-joined
+    if ga and gb and set(ga.split("|")) & set(gb.split("|")):
         return True
     if fa == b.get("last_name_norm") or fb == a.get("last_name_norm"):
         return True

@@ -33,8 +33,8 @@ def _random_ids(count: int) -> list[str]:
     return ["C" + hexed[i : i + 16] for i in range(0, len(hexed), 16)]
 
 
-def _mint(count: int, taken: set[str], id_factory: Callable[[], str] | None) -> list[str]:
-    """`count` fresh ids, none of them used before."""
+def mint_ids(count: int, taken: set[str], id_factory: Callable[[], str] | None) -> list[str]:
+    """`count` fresh ids, none of them in `taken` nor repeated (customer ids unless `id_factory` says otherwise)."""
     draw = _random_ids if id_factory is None else (lambda k: [id_factory() for _ in range(k)])
     minted: list[str] = []
     seen = set(taken)
@@ -50,7 +50,7 @@ def _mint(count: int, taken: set[str], id_factory: Callable[[], str] | None) -> 
 
 def _register_minted(con: duckdb.DuckDBPyConnection, fresh: pd.DataFrame, id_factory) -> None:
     """Mint an id per fresh cluster as `minted_in`, redrawing any that an earlier run already used."""
-    minted = _mint(len(fresh), set(), id_factory)
+    minted = mint_ids(len(fresh), set(), id_factory)
     taken: set[str] = set()
     for _ in range(100):
         ids = pd.Series(minted, index=fresh.index, dtype="string[pyarrow]")
@@ -61,7 +61,7 @@ def _register_minted(con: duckdb.DuckDBPyConnection, fresh: pd.DataFrame, id_fac
         if not clashes:
             return
         taken |= clashes | set(minted)
-        redrawn = iter(_mint(len(clashes), taken, id_factory))
+        redrawn = iter(mint_ids(len(clashes), taken, id_factory))
         minted = [next(redrawn) if m in clashes else m for m in minted]
     raise RuntimeError("id_factory keeps returning ids that are already in use")
 

@@ -13,18 +13,16 @@ from customer_pipeline.identity.clustering import LINK_COLUMNS  # the links fram
 
 logger = logging.getLogger(__name__)
 
-# Thresholds on the match weight (log2 odds of "same person"), chosen on generated data scored
-# against its truth file (pairwise, after connected components with the deterministic links;
-# model trained without labels on a separate sample, 10,000 persons seed 1; docs/identity.md):
-#                          >= 5: P / R          >= 5.5: P / R        >= 6: P / R
-#   2,000 persons seed 42  0.993 / 0.976        0.994 / 0.972        0.994 / 0.972
-#   10,000 seed 42         0.995 / 0.969        0.995 / 0.967        0.996 / 0.965
-#   10,000 seed 7          0.994 / 0.967        0.996 / 0.965        0.997 / 0.963
-#   100,000 seed 42        0.990 / 0.957        0.993 / 0.956        0.994 / 0.955
-# 5 is the lowest weight that keeps precision >= 0.99 at 100,000 persons (namesakes grow with the
-# population). Links in [5, 6) are almost all a full name and nothing else against it. Pairs in
-# [2, 5) are mostly (~80%) true matches: worth a person's look, so they go to the review queue;
-# below 2 they are dropped.
+# Thresholds on the match weight: the log2 posterior odds of "same person", with the prior the model
+# estimated on this deployment's own records (`self_consistent_prior`, scaled to the records scored),
+# so the same number means the same probability on every population. They state costs, not a fit to
+# one data set: a link is accepted when it is at least 2^5 = 32 times likelier a match than not
+# (P >= 0.97: a wrong merge is taken to cost about 30 missed ones: it mixes two people's contact and
+# consent data); pairs from 2^2 = 4 to 1 (P >= 0.8) up are worth a person's look and go to the review
+# queue; below that they are dropped. Each run reports the model's own estimate of the precision of
+# the links it accepts and of the matches left in the review band (`identity/links` metadata).
+# (On 2026-11-22, with a model fitted to the generator, weights 5 / 5.5 / 6 gave P 0.990-0.995 at
+# 10,000-100,000 generated persons; on FEBRL the pipeline's precision is 0.998-1.000 at 5.)
 DEFAULT_ACCEPT_WEIGHT = 5.0
 DEFAULT_REVIEW_LOW_WEIGHT = 2.0
 # A link that rests on the name alone (every other comparison unknown on one side) joins two

@@ -1,6 +1,7 @@
 """The Splink model internals: matching columns, comparisons, blocking rules and the DuckDB session."""
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -45,6 +46,26 @@ maria marieke mies
 """
 
 
+@functools.cache
+def _nicknamer():
+    from nicknames import NickNamer
+
+    return NickNamer()
+
+
+def nickname_keys(name: str) -> list[str]:
+    """Names this first name may stand for: itself, the formal names it is a nickname of (the
+    `nicknames` package: English given names) and its group in the hand list above (the other
+    languages). Two first names are nicknames of each other when their keys share one
+    (bill / william, kate / katherine, hans / johannes), without chaining (alan / albert share none)."""
+    keys = {name, *_nicknamer().canonicals_of(name)}
+    group = nickname_groups().get(name)
+    if group:
+        keys.add("group:" + group)
+    return sorted(keys)
+
+
+@functools.cache
 def nickname_groups() -> dict[str, str]:
     """Normalised first name -> group key (the group's first name), merging groups that share a name."""
     parent: dict[str, str] = {}
@@ -71,6 +92,7 @@ MATCH_COLUMNS = [
     "first_initial",
     "last_initial",
     "first_name_group",
+    "first_name_nicks",
     "first_name_ph",
     "last_name_ph",
     "birth_date",
@@ -89,6 +111,8 @@ MATCH_COLUMNS = [
     "street_norm",
     "postcode",
     "postcode_head",
+    "postcode_sorted",
+    "initials",
     "city_norm",
 ]
 
@@ -137,6 +161,12 @@ SELECT
     street_norm,
     postcode,
     CASE WHEN length(postcode) >= 4 THEN left(postcode, length(postcode) - 1) END AS postcode_head,
+    -- the same characters in any order: two digits transposed (2305 / 2350) keep the key
+    array_to_string(list_sort(string_split(postcode, '')), '') AS postcode_sorted,
+    -- both initials, in order: first and last name swapped keep the key
+    CASE WHEN first_name_norm IS NOT NULL AND last_name_norm IS NOT NULL
+         THEN least(substr(first_name_norm, 1, 1), substr(last_name_norm, 1, 1))
+              || greatest(substr(first_name_norm, 1, 1), substr(last_name_norm, 1, 1)) END AS initials,
     city_norm
 FROM base
 """
@@ -186,14 +216,14 @@ def record_evidence(records: pd.DataFrame) -> pd.DataFrame:
 
 def people_for_clustering(records: pd.DataFrame) -> pd.DataFrame:
     """`record_id, first_name_norm, first_name_group, last_name_norm, birth_date` (text): what the
-    clustering needs to tell two people apart (clustering.split_conflicts)."""
-    groups = nickname_groups()
+    clustering needs to tell two people apart (clustering.split_conflicts); `first_name_group` holds
+    the nickname keys, "|"-joined."""
     first = records["first_name_norm"].astype("string").str.strip().replace("", pd.NA)
     birth = pd.to_datetime(records["birth_date"], errors="coerce").dt.strftime("%Y-%m-%d")
     return pd.DataFrame({
         "record_id": records["record_id"].astype("string"),
         "first_name_norm": first,
-        "first_name_group": first.map(lambda n: groups.get(n, n) if isinstance(n, str) else None),
+        "first_name_group": first.map({n: "|".join(nickname_keys(n)) for n in pd.unique(first.dropna())}),
         "last_name_norm": records["last_name_norm"].astype("string").str.strip().replace("", pd.NA),
         "birth_date": birth,
     })
@@ -232,6 +262,8 @@ def prepare(records: pd.DataFrame) -> pd.DataFrame:
         con.close()
     groups = nickname_groups()
     out["first_name_group"] = out["first_name_norm"].map(lambda n: groups.get(n, n) if isinstance(n, str) else None)
+    distinct = {n: nickname_keys(n) for n in pd.unique(out["first_name_norm"].dropna())}
+    out["first_name_nicks"] = out["first_name_norm"].map(lambda n: distinct.get(n) if isinstance(n, str) else None)
     out["first_name_ph"] = phonetic(out["first_name_norm"])
     out["last_name_ph"] = phonetic(out["last_name_norm"])
     if out[UNIQUE_ID].duplicated().any():
@@ -273,7 +305,7 @@ EQUIVALENT_SQL = {_EMAIL_TYPO_SQL_V1: EMAIL_TYPO_SQL}
 # Two first names that one person could have written: unknown on a side, one nickname group, a
 # typo, an initial, or first and last name swapped.
 FIRST_NAMES_COMPATIBLE_SQL = (
-    "(first_name_norm_l IS NULL OR first_name_norm_r IS NULL OR first_name_group_l = first_name_group_r "
+    "(first_name_norm_l IS NULL OR first_name_norm_r IS NULL OR list_has_any(first_name_nicks_l, first_name_nicks_r) "
     "OR jaro_winkler_similarity(first_name_norm_l, first_name_norm_r) >= 0.8 "
     "OR ((length(first_name_norm_l) = 1 OR length(first_name_norm_r) = 1) AND first_initial_l = first_initial_r) "
     "OR first_name_norm_l = last_name_norm_r OR last_name_norm_l = first_name_norm_r)"
@@ -293,7 +325,8 @@ def comparisons() -> list[CustomComparison]:
             cll.NullLevel("first_name_norm"),
             cll.ExactMatchLevel("first_name_norm").configure(tf_adjustment_column="first_name_norm"),
             cll.CustomLevel(SWAPPED_NAMES_SQL, label_for_charts="First and last name swapped"),
-            cll.ExactMatchLevel("first_name_group").configure(label_for_charts="Nickname of each other"),
+            cll.CustomLevel("list_has_any(first_name_nicks_l, first_name_nicks_r)",
+                            label_for_charts="Nickname of each other"),
             _jw("first_name_norm", 0.92),
             # Similar first names at one street address are usually two members of a household
             # (luzia / luciano, mark / maria): only away from a shared street do they count as a typo.
@@ -378,11 +411,20 @@ def comparisons() -> list[CustomComparison]:
                 "(postcode_l IS NULL OR postcode_r IS NULL) AND (city_norm_l IS NULL OR city_norm_r IS NULL) "
                 "AND (phone_home_l IS NULL OR phone_home_r IS NULL)",
             ).configure(is_null_level=True),
+            # One home is what a household shares: with first names that cannot be one person's it
+            # is its own, weaker level (learnt by EM), as for a shared mobile.
             cll.CustomLevel(
-                "street_norm_l = street_norm_r AND (postcode_l = postcode_r OR city_norm_l = city_norm_r)",
+                "street_norm_l = street_norm_r AND (postcode_l = postcode_r OR city_norm_l = city_norm_r) "
+                f"AND {FIRST_NAMES_COMPATIBLE_SQL}",
                 label_for_charts="Same street and postcode or city",
             ),
-            cll.ExactMatchLevel("phone_home").configure(label_for_charts="Same landline"),
+            cll.CustomLevel(f"phone_home_l = phone_home_r AND {FIRST_NAMES_COMPATIBLE_SQL}",
+                            label_for_charts="Same landline"),
+            cll.CustomLevel(
+                "(street_norm_l = street_norm_r AND (postcode_l = postcode_r OR city_norm_l = city_norm_r)) "
+                "OR phone_home_l = phone_home_r",
+                label_for_charts="Same home, first names differ (a household)",
+            ),
             cll.CustomLevel(
                 "jaro_winkler_similarity(street_norm_l, street_norm_r) >= 0.88 "
                 "AND (postcode_l = postcode_r OR city_norm_l = city_norm_r)",
@@ -401,6 +443,15 @@ def comparisons() -> list[CustomComparison]:
 SWAPPED_NAMES_RULE = CustomRule(
     "l.first_name_norm = r.last_name_norm AND l.last_name_norm = r.first_name_norm"
 )
+# First and last name swapped, and one of them misspelt as well: one name equals the other record's
+# other name (or sounds like it), in one place. Each orientation is its own rule (an equi-join each;
+# Splink orders the pair, so together they see both).
+SWAPPED_TYPO_RULES = [
+    CustomRule("l.first_name_norm = r.last_name_norm AND l.postcode = r.postcode"),
+    CustomRule("l.last_name_norm = r.first_name_norm AND l.postcode = r.postcode"),
+    CustomRule("l.first_name_ph = r.last_name_ph AND l.postcode_head = r.postcode_head"),
+    CustomRule("l.last_name_ph = r.first_name_ph AND l.postcode_head = r.postcode_head"),
+]
 
 
 # Candidate blocking keys, strongest first. Two records of one person that agree, up to a typo each,
@@ -431,6 +482,13 @@ BLOCKING_KEYS: list[tuple[str, ...]] = [
     ("birth_date", "postcode_head"),
     ("birth_date", "city_norm"),
     ("birth_md", "postcode"),
+    ("birth_date", "first_initial"),
+    ("birth_date", "last_initial"),
+    ("birth_date", "initials"),
+    ("postcode_sorted", "last_name_norm"),
+    ("postcode_sorted", "first_name_norm"),
+    ("city_norm", "last_name_norm"),
+    ("city_norm", "first_name_norm"),
     ("email_user", "first_initial"),
     ("phone_tail", "first_initial"),
     ("phone_tail", "last_initial"),
@@ -441,6 +499,8 @@ BLOCKING_KEYS: list[tuple[str, ...]] = [
     # One typo in the email username (and another in a name): the tail or the head survives.
     ("email_user_tail", "email_domain", "first_initial"),
     ("email_user_head", "email_domain", "last_name_norm"),
+    # Only the place in common (every name misspelt): affordable on small populations only.
+    ("postcode", "city_norm"),
     # A name and nothing else in common (a call-center contact): affordable on small populations only.
     ("first_name_norm", "last_name_ph"),
     ("first_name_ph", "last_name_norm"),
@@ -458,8 +518,9 @@ def _rule(keys: tuple[str, ...]):
 
 
 def prediction_blocking_rules(keys: list[tuple[str, ...]] | None = None) -> list:
-    """Blocking rules for prediction: the given keys (default: every candidate) plus the swapped-names rule."""
-    return [_rule(k) for k in (BLOCKING_KEYS if keys is None else keys)] + [SWAPPED_NAMES_RULE]
+    """Blocking rules for prediction: the given keys (default: every candidate) plus the swapped-names rules
+    (always: a swap is rare, so their blocks are small at any size)."""
+    return [_rule(k) for k in (BLOCKING_KEYS if keys is None else keys)] + [SWAPPED_NAMES_RULE, *SWAPPED_TYPO_RULES]
 
 
 def rule_pairs(prepared: pd.DataFrame, keys: list[tuple[str, ...]] | None = None) -> pd.DataFrame:

@@ -62,10 +62,12 @@ class TableSpec:
 GOLD_SPECS: dict[str, TableSpec] = {
     "golden_customers": TableSpec(
         primary_key=("customer_id",),
-        indexes=(("email",), ("phone",), ("postcode",), ("last_name",)),
+        indexes=(("email",), ("phone",), ("postcode",), ("last_name",), ("household_id",)),
     ),
     "customer_xref": TableSpec(primary_key=("source", "source_key"), indexes=(("customer_id",),)),
     "customer_id_history": TableSpec(primary_key=("old_id", "new_id", "changed_at"), indexes=(("new_id",),)),
+    "households": TableSpec(primary_key=("household_id",), indexes=(("postcode",),)),
+    "household_id_history": TableSpec(primary_key=("old_id", "new_id", "changed_at"), indexes=(("new_id",),)),
     "source_freshness": TableSpec(primary_key=("source",)),
     "data_quality_report": TableSpec(
         primary_key=("run_id", "source", "metric", "field"),

@@ -63,7 +63,11 @@ def links(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg
     with warehouse.connect() as con:
         replace_table(con, "identity.links", all_links)
     by_type = all_links.groupby("link_type").size().to_dict() if len(all_links) else {}
-    accepted = int((scored["match_weight"] >= settings.accept_weight()).sum()) if len(scored) else 0
+    accepted_mask = scored["match_weight"] >= settings.accept_weight() if len(scored) else None
+    accepted = int(accepted_mask.sum()) if len(scored) else 0
+    # the model's own view of its links: mean P(match) of those it accepts, expected matches below them
+    estimated_precision = float(scored.loc[accepted_mask, "match_probability"].mean()) if accepted else 1.0
+    band_matches = float(scored.loc[~accepted_mask, "match_probability"].sum()) if len(scored) else 0.0
     context.log.info(f"{len(records)} records: {pairs_compared} pairs compared, links by type {by_type}")
     by_rule = scored.attrs.get("pairs_by_rule", [])
     rule_table = "\n".join(
@@ -88,6 +92,8 @@ def links(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg
         "pairs_compared": dg.MetadataValue.int(int(pairs_compared)),
         "pairs_by_blocking_rule": dg.MetadataValue.md(rule_table),
         "splink_links_accepted": dg.MetadataValue.int(accepted),
+        "estimated_precision_of_accepted_links": dg.MetadataValue.float(round(estimated_precision, 5)),
+        "estimated_matches_in_review_band": dg.MetadataValue.float(round(band_matches, 1)),
         "links_by_type": dg.MetadataValue.json({k: int(v) for k, v in by_type.items()}),
         "accept_weight": dg.MetadataValue.float(settings.accept_weight()),
         "review_low_weight": dg.MetadataValue.float(settings.review_low_weight()),
