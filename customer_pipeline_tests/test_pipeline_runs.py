@@ -64,9 +64,13 @@ def test_reruns_keep_ids_and_honour_review_decisions(env):
     assert _query(wh, "SELECT count(*) FROM gold.customer_id_history") == [(0,)]
 
     # a reviewer decides: one queued pair is the same person, another pair (now together) is not
-    # (the likeliest uncertain pair, as a reviewer would confirm first)
-    queue = _query(wh, "SELECT record_id_l, record_id_r FROM identity.review_queue WHERE NOT same_cluster "
-                       "AND reason = 'uncertain' ORDER BY match_weight DESC, record_id_l LIMIT 1")
+    # (a pair the sample's truth says is one person, as a careful reviewer would confirm)
+    landing = env[0]
+    queue = _query(wh, f"""SELECT q.record_id_l, q.record_id_r FROM identity.review_queue q
+        JOIN read_csv('{landing / "truth.csv"}', all_varchar = true) tl ON tl.source || '|' || tl.source_key = q.record_id_l
+        JOIN read_csv('{landing / "truth.csv"}', all_varchar = true) tr ON tr.source || '|' || tr.source_key = q.record_id_r
+        WHERE NOT q.same_cluster AND q.reason = 'uncertain' AND tl.person_id = tr.person_id
+        ORDER BY q.match_weight DESC, q.record_id_l LIMIT 1""")
     assert queue, "the sample should leave something to review"
     left, right = queue[0]
     assert first[left] != first[right]
