@@ -45,7 +45,7 @@ def settings() -> dict:
 
 # Training works on at most this many records (a uniform sample by record id); the prior and the
 # blocking budget are scaled back to the whole population.
-TRAIN_MAX_RECORDS = 200_000
+TRAIN_MAX_RECORDS = 100_000
 
 
 def _training_sample(prepared: pd.DataFrame, max_records: int) -> pd.DataFrame:
