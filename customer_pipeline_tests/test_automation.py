@@ -18,13 +18,18 @@ from customer_pipeline_tests.landing import csv_bytes, loyalty_row, make_landing
 
 @pytest.fixture(scope="module")
 def defs():
-    return load_defs()
+    # a deployment that publishes: the publish asset exists only when the URL is set (test_publish_asset.py)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CUSTOMER_PIPELINE_PG_URL", "postgresql+psycopg2://u:secret@db:5432/x")
+        return load_defs()
 
 
 def _tick(sensor, landing, cursor=None):
+    # no warehouse yet: only the cursor says what was seen (a first tick over a warehouse: test_sensor_first_tick.py)
     context = dg.build_sensor_context(
         instance=dg.DagsterInstance.ephemeral(), cursor=cursor,
-        resources={"sources": SourcesResource(landing_dir=str(landing), shop_db_url="sqlite://")},
+        resources={"sources": SourcesResource(landing_dir=str(landing), shop_db_url="sqlite://"),
+                   "warehouse": WarehouseResource(path=str(landing.parent / "absent.duckdb"))},
     )
     result = sensor(context)
     return result.run_requests or [], result.cursor

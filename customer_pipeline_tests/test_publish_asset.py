@@ -7,8 +7,15 @@ import dagster as dg
 import pytest
 
 from customer_pipeline import freshness, warehouse
-from customer_pipeline.defs.publish.assets import PostgresPublishResource, postgres_gold, publish_resource_from_env
+from customer_pipeline.defs.automation import sensors
+from customer_pipeline.defs.publish.assets import (
+    GOLD_TABLES,
+    PostgresPublishResource,
+    postgres_gold,
+    publish_resource_from_env,
+)
 from customer_pipeline.defs.resources import WarehouseResource
+from customer_pipeline.definitions import defs as load_defs
 from customer_pipeline_tests import pg
 
 KEY = dg.AssetKey(["publish", "postgres_gold"])
@@ -30,11 +37,15 @@ def _gold_warehouse(path, skip=()) -> dict:
     return tables
 
 
-def _materialize(tmp_path, target: PostgresPublishResource) -> dg.AssetMaterialization:
-    result = dg.materialize(
-        [postgres_gold],
+def _run(tmp_path, target: PostgresPublishResource) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [postgres_gold], raise_on_error=False,
         resources={"warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")), "postgres_publish": target},
     )
+
+
+def _materialize(tmp_path, target: PostgresPublishResource) -> dg.AssetMaterialization:
+    result = _run(tmp_path, target)
     assert result.success
     [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == KEY]
     return event.materialization
@@ -69,11 +80,47 @@ def test_publishes_the_gold_tables_that_exist(tmp_path, pg_url, bi_role):
             "golden_customers", "customer_xref", "households", "household_id_history", "source_freshness"}
 
 
-def test_without_a_postgres_url_publishing_is_off_and_the_run_succeeds(tmp_path):
+def test_without_a_postgres_url_the_code_location_has_no_publish_asset(monkeypatch):
+    # nothing to publish to: no asset that could show "Materialized" while PostgreSQL falls behind (issue 12)
+    monkeypatch.setenv("CUSTOMER_PIPELINE_PG_URL", "")
+    defs = load_defs()
+    graph = defs.resolve_asset_graph()
+    assert KEY not in graph.get_all_asset_keys()
+    assert {dg.AssetKey(["gold", name]) for name in GOLD_TABLES} <= graph.get_all_asset_keys()
+    assert KEY not in defs.resolve_job_def("materialize_all").asset_layer.selected_asset_keys
+    assert KEY not in sensors.DOWNSTREAM.resolve(graph)
+
+
+def test_with_a_postgres_url_the_asset_is_built_by_every_run_and_the_automation(monkeypatch):
+    monkeypatch.setenv("CUSTOMER_PIPELINE_PG_URL", "postgresql+psycopg2://u:secret@db:5432/x")
+    defs = load_defs()
+    graph = defs.resolve_asset_graph()
+    assert KEY in graph.get_all_asset_keys()
+    assert KEY in defs.resolve_job_def("materialize_all").asset_layer.selected_asset_keys
+    assert KEY in sensors.DOWNSTREAM.resolve(graph)
+    assert set(graph.get(KEY).parent_keys) == {dg.AssetKey(["gold", name]) for name in GOLD_TABLES}
+
+
+def _failure(result) -> str:
+    [failure] = result.get_step_failure_events()
+    return failure.step_failure_data.error.message
+
+
+def test_without_a_url_at_run_time_the_asset_fails_and_records_no_materialization(tmp_path):
     _gold_warehouse(tmp_path / "w.duckdb")
-    mat = _materialize(tmp_path, PostgresPublishResource(pg_url=None))
-    assert mat.metadata["published"].value is False
-    assert "CUSTOMER_PIPELINE_PG_URL is not set" in mat.metadata["reason"].value
+    result = _run(tmp_path, PostgresPublishResource(pg_url=None))
+    assert not result.success and result.get_asset_materialization_events() == []
+    assert "CUSTOMER_PIPELINE_PG_URL is not set" in _failure(result)
+
+
+@pytest.mark.postgres
+def test_a_warehouse_without_gold_fails_instead_of_publishing_nothing(tmp_path, pg_url, bi_role):
+    with warehouse.connect(tmp_path / "w.duckdb"):
+        pass
+    result = _run(tmp_path, PostgresPublishResource(pg_url=pg_url, bi_role=bi_role))
+    assert not result.success and result.get_asset_materialization_events() == []
+    assert "no gold table in the warehouse" in _failure(result)
+    assert pg.scalar(pg_url, "SELECT count(*) FROM information_schema.schemata WHERE schema_name = 'gold'") == 0
 
 
 def test_resource_reads_the_url_through_an_env_var(monkeypatch):

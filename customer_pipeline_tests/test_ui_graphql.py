@@ -1,5 +1,6 @@
 """The UI, verified through its GraphQL API: a real `dagster-webserver` over the project's workspace."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -10,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ QUERY = """
   assetNodes {
     assetKey { path }
     groupName
+    dependencyKeys { path }
     assetChecksOrError { ... on AssetChecks { checks { name blocking } } }
     internalFreshnessPolicy { __typename ... on TimeWindowFreshnessPolicy { failWindowSeconds warnWindowSeconds } }
     automationCondition { label }
@@ -64,7 +67,11 @@ def _reset_signals():
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _env(tmp_path: Path) -> dict:
+# the code location only reads the URL's variable (the resource holds EnvVar): no connection is made
+PUBLISHING_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/cp_ui_never_connected"
+
+
+def _env(tmp_path: Path, pg_url: str) -> dict:
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
@@ -72,7 +79,7 @@ def _env(tmp_path: Path) -> dict:
         **os.environ, "DAGSTER_HOME": str(home),
         "CUSTOMER_PIPELINE_WAREHOUSE": str(tmp_path / "w.duckdb"),
         "CUSTOMER_PIPELINE_LANDING_DIR": str(tmp_path / "landing"),
-        "CUSTOMER_PIPELINE_PG_URL": "",
+        "CUSTOMER_PIPELINE_PG_URL": pg_url,
     }
 
 
@@ -86,14 +93,13 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def webserver(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("ui")
+@contextlib.contextmanager
+def _webserver(tmp_path: Path, pg_url: str) -> Iterator[str]:
     port = _free_port()
     log = (tmp_path / "webserver.log").open("w")
     proc = subprocess.Popen(
         [str(BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=PROJECT_ROOT, env=_env(tmp_path), stdout=log, stderr=subprocess.STDOUT,
+        cwd=PROJECT_ROOT, env=_env(tmp_path, pg_url), stdout=log, stderr=subprocess.STDOUT,
         preexec_fn=_reset_signals, start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
@@ -116,6 +122,13 @@ def webserver(tmp_path_factory):
     assert proc.poll() is not None
 
 
+@pytest.fixture(scope="module")
+def webserver(tmp_path_factory):
+    """The UI of a deployment that does not publish (CUSTOMER_PIPELINE_PG_URL empty), like `make ui`."""
+    with _webserver(tmp_path_factory.mktemp("ui"), "") as base:
+        yield base
+
+
 def _graphql(base: str, query: str) -> dict:
     request = urllib.request.Request(f"{base}/graphql", data=json.dumps({"query": query}).encode(),
                                      headers={"Content-Type": "application/json"})
@@ -125,9 +138,8 @@ def _graphql(base: str, query: str) -> dict:
     return body["data"]
 
 
-@pytest.fixture(scope="module")
-def ui(webserver):
-    data = _graphql(webserver, QUERY)
+def _ui(base: str) -> dict:
+    data = _graphql(base, QUERY)
     [entry] = data["workspaceOrError"]["locationEntries"]
     location = entry["locationOrLoadError"]
     assert location["__typename"] == "RepositoryLocation", location
@@ -135,16 +147,32 @@ def ui(webserver):
     return {"assets": {"/".join(a["assetKey"]["path"]): a for a in data["assetNodes"]}, "repo": repo}
 
 
+@pytest.fixture(scope="module")
+def ui(webserver):
+    return _ui(webserver)
+
+
 def test_asset_graph_is_grouped_by_stage(ui):
     groups = {key: a["groupName"] for key, a in ui["assets"].items()}
     assert {groups[k] for k in groups if k.startswith("raw/")} == {"raw"}
     assert groups["staging/person_records"] == "staging"
     assert groups["gold/data_quality_report"] == "gold" and groups["gold/source_freshness"] == "gold"
-    assert groups["publish/postgres_gold"] == "publish"
+    # publishing is off: no publish asset that would show "Materialized" while nothing reaches PostgreSQL
+    assert "publish/postgres_gold" not in groups and "publish" not in groups.values()
     # identity: links, the review queue, the model (retrained on purpose) and its charts
     for key in ("identity/links", "identity/review_queue", "identity/splink_model", "identity/model_charts"):
         assert groups[key] == "identity", key
-    assert {"raw", "staging", "gold", "publish"} <= set(groups.values())
+    assert {"raw", "staging", "identity", "gold"} <= set(groups.values())
+
+
+def test_with_publishing_on_the_publish_asset_follows_every_gold_table(tmp_path):
+    with _webserver(tmp_path, PUBLISHING_URL) as base:
+        assets = _ui(base)["assets"]
+    publish = assets["publish/postgres_gold"]
+    assert publish["groupName"] == "publish"
+    assert {"/".join(k["path"]) for k in publish["dependencyKeys"]} == {
+        f"gold/{name}" for name in ("golden_customers", "customer_xref", "customer_id_history", "households",
+                                    "household_id_history", "source_freshness", "data_quality_report")}
 
 
 def test_asset_checks_and_freshness_policies_are_there(ui):

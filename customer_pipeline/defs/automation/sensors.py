@@ -10,8 +10,11 @@ import dagster as dg
 
 from customer_pipeline.defs.automation.jobs import SOURCE_JOBS, WAREHOUSE_TAGS
 from customer_pipeline.defs.automation.schedules import default_status
-from customer_pipeline.defs.resources import SourcesResource
+from customer_pipeline.defs.resources import SourcesResource, WarehouseResource
+from customer_pipeline.ingest import store
 from customer_pipeline.ingest.files import landing_files
+from customer_pipeline.ingest.formats import APP_EVENTS_FOLDER, CSV_FAMILIES
+from customer_pipeline.warehouse import table_exists
 
 LANDING_FOLDERS = {"pos": "pos", "call_center": "call_center", "app": "app_events"}
 SENSOR_INTERVAL_SECONDS = 30
@@ -44,20 +47,42 @@ def _sensor_status() -> dg.DefaultSensorStatus:
     return dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
 
 
-def _digest(path: Path) -> str:
+def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
-    return h.hexdigest()[:HASH_CHARS]
+    return h.hexdigest()
 
 
-def scan(landing_dir: Path, folder: str, seen: dict[str, list]) -> tuple[dict[str, list], list[str]]:
+def folder_families(folder: str) -> list[str]:
+    """The file families the loader records for a landing folder (in `meta.loaded_files`)."""
+    families = [f.name for f in CSV_FAMILIES.values() if f.folder == folder]
+    return families + (["app_events"] if folder == APP_EVENTS_FOLDER else [])
+
+
+def warehouse_hashes(warehouse: WarehouseResource, folder: str) -> dict[str, str]:
+    """Relative name -> SHA-256 of every file of this folder whose version the warehouse already holds, read
+    read-only; nothing when the warehouse or its file bookkeeping does not exist yet."""
+    if not Path(warehouse.path).is_file():
+        return {}
+    with warehouse.connect(read_only=True) as con:
+        if not table_exists(con, "meta.loaded_files"):
+            return {}
+        return {rel: digest for family in folder_families(folder)
+                for rel, digest in store.loaded_hashes(con, family).items()}
+
+
+def scan(
+    landing_dir: Path, folder: str, seen: dict[str, list], loaded: dict[str, str] | None = None
+) -> tuple[dict[str, list], list[str]]:
     """Every file's [size, mtime_ns, content hash] now, and the names that are new or whose content changed.
 
     A file whose size and mtime are unchanged is not read again; a touched or re-delivered identical file
-    (new mtime, same hash) is remembered without counting as changed.
+    (new mtime, same hash) is remembered without counting as changed. A file the cursor does not know counts
+    as seen when `loaded` (relative name -> SHA-256 in the warehouse) holds this very version.
     """
+    loaded = loaded or {}
     current: dict[str, list] = {}
     changed: list[str] = []
     for rel, path in landing_files(landing_dir, folder):
@@ -66,9 +91,10 @@ def scan(landing_dir: Path, folder: str, seen: dict[str, list]) -> tuple[dict[st
         if before and before[0] == st.st_size and before[1] == st.st_mtime_ns:
             current[rel] = before
             continue
-        digest = _digest(path)
-        current[rel] = [st.st_size, st.st_mtime_ns, digest]
-        if not before or before[2] != digest:
+        digest = _sha256(path)
+        current[rel] = [st.st_size, st.st_mtime_ns, digest[:HASH_CHARS]]
+        new_version = before[2] != digest[:HASH_CHARS] if before else loaded.get(rel) != digest
+        if new_version:
             changed.append(rel)
     return current, changed
 
@@ -87,12 +113,21 @@ def landing_sensor(source: str) -> dg.SensorDefinition:
         default_status=_sensor_status(),
         description=f"Starts {source}_job as soon as a new or corrected file lands in {folder}/.",
     )
-    def _sensor(context: dg.SensorEvaluationContext, sources: SourcesResource):
-        seen = json.loads(context.cursor) if context.cursor else {}
-        current, changed = scan(Path(sources.landing_dir), folder, seen)
+    def _sensor(context: dg.SensorEvaluationContext, sources: SourcesResource, warehouse: WarehouseResource):
+        # First tick (no cursor: a new deployment, `make ui` after `make demo`, a reset sensor): the file versions
+        # the warehouse already holds count as seen, so they start no run (it would load nothing and rebuild
+        # everything downstream); new and corrected files do.
+        first = not context.cursor
+        seen = {} if first else json.loads(context.cursor)
+        loaded = warehouse_hashes(warehouse, folder) if first else {}
+        current, changed = scan(Path(sources.landing_dir), folder, seen, loaded)
         cursor = json.dumps(current, sort_keys=True)
+        if first:
+            context.log.info(f"first tick: {len(current) - len(changed)} of {len(current)} file(s) in {folder}/ "
+                             "already in the warehouse, taken as seen")
         if not changed:
-            return dg.SensorResult(skip_reason=f"no new or corrected file in {folder}/", cursor=cursor)
+            held = f" ({len(current)} already in the warehouse)" if first and current else ""
+            return dg.SensorResult(skip_reason=f"no new or corrected file in {folder}/{held}", cursor=cursor)
         context.log.info(f"{len(changed)} new or corrected file(s) in {folder}/: {changed[:10]}")
         request = dg.RunRequest(
             run_key=run_key(source, current, changed),

@@ -28,7 +28,7 @@ def data_quality_report(context: dg.AssetExecutionContext, warehouse: WarehouseR
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     with warehouse.connect() as con:
         people, rejected, raw_counts = report.load_inputs(con, [s.table for s in RAW_SUITES.values()])
-        metrics, markdown = report.build_report(people, rejected, raw_counts, now=now, run_id=context.run_id)
+        metrics, markdown = report.build_report(people, rejected, raw_counts, now=now, run_id=context.run.run_id)
         report.write_report(con, metrics)
         headline = report.headline_figures(con)
         history_runs = con.execute(f"SELECT count(DISTINCT run_id) FROM {report.REPORT_TABLE}").fetchall()[0][0]

@@ -19,7 +19,7 @@ def app_events(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource
 ) -> dg.MaterializeResult:
     with warehouse.connect() as con:
-        stats = load_app_events(con, Path(sources.landing_dir), context.run_id)
+        stats = load_app_events(con, Path(sources.landing_dir), context.run.run_id)
         derived = rebuild_app_identities(con)
         meta = table_metadata(con, "raw.app_events", {**stats.as_metadata(), **derived})
     context.log.info(f"app events: {stats.as_metadata()} {derived}")

@@ -19,7 +19,7 @@ def call_center_contacts(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource
 ) -> dg.MaterializeResult:
     with warehouse.connect() as con:
-        stats = load_csv_family(con, Path(sources.landing_dir), CALL_CENTER, context.run_id, claim_unknown=True)
+        stats = load_csv_family(con, Path(sources.landing_dir), CALL_CENTER, context.run.run_id, claim_unknown=True)
         meta = table_metadata(con, "raw.call_center_contacts", stats.as_metadata())
     context.log.info(f"call center contacts: {stats.as_metadata()}")
     return dg.MaterializeResult(metadata=meta)

@@ -20,7 +20,7 @@ def pos_loyalty_signups(
 ) -> dg.MaterializeResult:
     with warehouse.connect() as con:
         # stray files in pos/ that match no POS family are quarantined here, once
-        stats = load_csv_family(con, Path(sources.landing_dir), POS_LOYALTY, context.run_id, claim_unknown=True)
+        stats = load_csv_family(con, Path(sources.landing_dir), POS_LOYALTY, context.run.run_id, claim_unknown=True)
         meta = table_metadata(con, "raw.pos_loyalty_signups", stats.as_metadata())
     context.log.info(f"pos loyalty signups: {stats.as_metadata()}")
     return dg.MaterializeResult(metadata=meta)
@@ -34,7 +34,7 @@ def pos_transactions(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource
 ) -> dg.MaterializeResult:
     with warehouse.connect() as con:
-        stats = load_csv_family(con, Path(sources.landing_dir), POS_TRANSACTIONS, context.run_id)
+        stats = load_csv_family(con, Path(sources.landing_dir), POS_TRANSACTIONS, context.run.run_id)
         meta = table_metadata(con, "raw.pos_transactions", stats.as_metadata())
     context.log.info(f"pos transactions: {stats.as_metadata()}")
     return dg.MaterializeResult(metadata=meta)
