@@ -47,5 +47,5 @@ ui: $(STAMP)
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
 
 clean:
-	rm -rf data/landing data/warehouse.duckdb data/warehouse.duckdb.wal data/artifacts
+	rm -rf data/landing data/warehouse.duckdb data/warehouse.duckdb.wal data/warehouse.artifacts data/artifacts
 	find dagster_home -mindepth 1 ! -name dagster.yaml -exec rm -rf {} +

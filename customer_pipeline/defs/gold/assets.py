@@ -7,6 +7,7 @@ import pandas as pd
 
 from customer_pipeline.defs.automation.sensors import DOWNSTREAM_CONDITION
 from customer_pipeline.defs.resources import WarehouseResource
+from customer_pipeline.privacy import mask_frame
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
 from customer_pipeline.identity.households import MAX_MEMBERS, build_households, with_household_ids
 from customer_pipeline.identity.survivorship import build_golden
@@ -63,7 +64,7 @@ def _golden_metadata(golden: pd.DataFrame) -> dict:
     preview = golden.drop(columns=[c for c in ("email", "phone", "street") if c in golden.columns]).head(5)
     metadata = {
         "dagster/row_count": dg.MetadataValue.int(len(golden)),
-        "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
+        "preview": dg.MetadataValue.md(mask_frame(preview).to_markdown(index=False)),
         "customers_with_household": dg.MetadataValue.int(int(golden["household_id"].notna().sum())),
     }
     for flag in ("email_suppressed", "do_not_call", "marketing_consent"):

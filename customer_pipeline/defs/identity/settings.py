@@ -7,7 +7,7 @@ from customer_pipeline.identity.linking import (
     DEFAULT_NAME_ONLY_ACCEPT_WEIGHT,
     DEFAULT_REVIEW_LOW_WEIGHT,
 )
-from customer_pipeline.settings import PROJECT_ROOT, env
+from customer_pipeline.settings import Settings, env
 
 
 def accept_weight() -> float:
@@ -29,4 +29,11 @@ def pinned_model_path() -> Path | None:
 
 
 def charts_dir() -> Path:
-    return Path(env("CUSTOMER_PIPELINE_ARTIFACTS_DIR", str(PROJECT_ROOT / "data" / "artifacts"))) / "identity"
+    """Where the charts go: beside the warehouse they describe (`<warehouse>.artifacts/identity`; they show
+    that warehouse's records, so two warehouses of one checkout never share them, and erasure knows where
+    they are), or under `CUSTOMER_PIPELINE_ARTIFACTS_DIR`."""
+    explicit = env("CUSTOMER_PIPELINE_ARTIFACTS_DIR")
+    if explicit:
+        return Path(explicit) / "identity"
+    warehouse = Settings.from_env().warehouse_path
+    return warehouse.with_name(warehouse.stem + ".artifacts") / "identity"

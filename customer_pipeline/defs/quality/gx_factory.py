@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from customer_pipeline import warehouse as wh
 from customer_pipeline.defs.resources import WarehouseResource
+from customer_pipeline.privacy import mask_value
 from customer_pipeline.quality import gx_runner
 from customer_pipeline.quality.suites import Rule, Suite
 
@@ -89,7 +90,9 @@ def check_result(outcome: gx_runner.Outcome, rule: Rule, asset_key: dg.AssetKey)
     if outcome.observed_value is not None:
         metadata["observed_value"] = _metadata_value(outcome.observed_value)
     if outcome.examples:
-        metadata["unexpected_examples"] = dg.MetadataValue.json(outcome.examples)
+        # masked: the event log keeps check results for good (customer_pipeline.privacy)
+        column = str(rule.kwargs.get("column", ""))
+        metadata["unexpected_examples"] = dg.MetadataValue.json([mask_value(column, v) for v in outcome.examples])
     if outcome.error:
         metadata["error"] = dg.MetadataValue.text(outcome.error)
     return dg.AssetCheckResult(

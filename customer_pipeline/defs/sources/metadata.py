@@ -3,6 +3,8 @@
 import dagster as dg
 import duckdb
 
+from customer_pipeline.privacy import mask_frame
+
 PREVIEW_ROWS = 5
 LINEAGE = ("_source", "_location", "_record_ref", "_content_hash", "_ingested_at", "_run_id")
 
@@ -11,7 +13,8 @@ def table_metadata(con: duckdb.DuckDBPyConnection, table: str, load: dict) -> di
     """Row count, lineage-free markdown preview and the load's own counters."""
     count = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     preview = con.execute(f"SELECT * FROM {table} ORDER BY _location, _record_ref LIMIT {PREVIEW_ROWS}").df()
-    preview = preview[[c for c in preview.columns if c not in LINEAGE]]
+    # the event log cannot be erased per person: the preview is masked (customer_pipeline.privacy)
+    preview = mask_frame(preview[[c for c in preview.columns if c not in LINEAGE]])
     meta = {
         "dagster/row_count": dg.MetadataValue.int(int(count)),
         "dagster/table_name": dg.MetadataValue.text(table),

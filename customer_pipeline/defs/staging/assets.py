@@ -7,6 +7,7 @@ import dagster as dg
 
 from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
+from customer_pipeline.privacy import mask_frame
 from customer_pipeline.staging import unify
 from customer_pipeline.standardize.person_records import standardize_person_records
 from customer_pipeline.warehouse import replace_table
@@ -70,6 +71,6 @@ def person_records(context: dg.AssetExecutionContext, warehouse: WarehouseResour
             "records_per_second": dg.MetadataValue.int(int(rate)),
             "valid_email_share": dg.MetadataValue.float(round(float(records["email_valid"].fillna(False).mean()), 4)),
             "valid_phone_share": dg.MetadataValue.float(round(float(records["phone_valid"].fillna(False).mean()), 4)),
-            "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
+            "preview": dg.MetadataValue.md(mask_frame(preview).to_markdown(index=False)),
         }
     )
