@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from customer_pipeline.progress import root_cause
+from customer_pipeline.progress import failure_reason
 from customer_pipeline.settings import Settings
 
 
@@ -30,9 +30,7 @@ def _sample(args: argparse.Namespace) -> int:
 
 def preflight(settings: Settings) -> None:
     """Fail fast with one clear line when a source location or the warehouse is unusable."""
-    import sqlalchemy as sa
-
-    from customer_pipeline.ingest.shop import sqlalchemy_url
+    from customer_pipeline.ingest.shop import SourceError, check_source
 
     if not settings.landing_dir.is_dir():
         raise PreflightError(f"landing folder not found: {settings.landing_dir} (set CUSTOMER_PIPELINE_LANDING_DIR)")
@@ -41,14 +39,10 @@ def preflight(settings: Settings) -> None:
         path = Path(url[len("sqlite:///"):])
         if not path.is_file():
             raise PreflightError(f"shop database not found: {path} (set SHOP_DB_URL)")
-    engine = sa.create_engine(sqlalchemy_url(url))
     try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except Exception as exc:  # any driver error means the same thing to the operator
-        raise PreflightError(f"shop database unreachable ({url.split('@')[-1]}): {str(exc).splitlines()[0]}") from exc
-    finally:
-        engine.dispose()
+        check_source(url)  # a bad URL or credential, a missing database, table or column: one line each
+    except SourceError as exc:
+        raise PreflightError(str(exc)) from exc
     import duckdb
 
     from customer_pipeline import warehouse
@@ -99,7 +93,7 @@ def run_pipeline(settings: Settings) -> tuple[int, str]:
     if not result.success:
         failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
         if failures:
-            return 1, f"step {failures[0].step_key} failed: {root_cause(failures[0].event_specific_data.error)}"
+            return 1, f"step {failures[0].step_key} failed: {failure_reason(failures[0].event_specific_data)}"
         return 1, "run failed"
     return 0, "all blocking checks passed"
 

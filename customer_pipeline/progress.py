@@ -17,6 +17,15 @@ def root_cause(error) -> str:
     return lines[-1] if lines else error.cls_name or "unknown error"
 
 
+def failure_reason(data) -> str:
+    """A step failure on one line: the step's own reason when it raised dg.Failure (a source's clear
+    message), otherwise the innermost error."""
+    user = getattr(data, "user_failure_data", None)
+    if user is not None and user.description:
+        return user.description.strip().splitlines()[0]
+    return root_cause(getattr(data, "error", None))
+
+
 def describe(event: dg.DagsterEvent) -> str | None:
     kind = event.event_type_value
     if kind == "STEP_START":
@@ -31,7 +40,7 @@ def describe(event: dg.DagsterEvent) -> str | None:
             return None  # passing checks are counted in the summary, failures are named here
         return f"  check {ev.asset_key.to_user_string()}:{ev.check_name} FAILED ({ev.severity.value})"
     if kind == "STEP_FAILURE":
-        return f"  step {event.step_key} FAILED: {root_cause(event.event_specific_data.error)}"
+        return f"  step {event.step_key} FAILED: {failure_reason(event.event_specific_data)}"
     if kind == "STEP_SKIPPED":
         return f"  step {event.step_key} skipped: an upstream step failed or a blocking check did not pass"
     return None

@@ -1,12 +1,19 @@
 """Incremental shop extraction by updated_at watermark, from SQLite and from the real PostgreSQL server."""
 
+import secrets
+import time
+
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 
 from customer_pipeline import warehouse
+from customer_pipeline.defs.resources import SourcesResource, WarehouseResource
+from customer_pipeline.defs.sources.shop.assets import shop_database
 from customer_pipeline.ingest.accounting import account_shop
-from customer_pipeline.ingest.shop import SourceUnavailable, extract_shop
-from customer_pipeline_tests.landing import make_shop
+from customer_pipeline.ingest.shop import SourceError, SourceUnavailable, extract_shop, sqlalchemy_url
+from customer_pipeline_tests import pg
+from customer_pipeline_tests.landing import SHOP_DDL, make_shop
 
 
 def _rows(con, sql):
@@ -75,12 +82,76 @@ def test_row_of_wrong_type_is_quarantined_once(tmp_path):
         assert account_shop(con, "customers")["mismatches"] == []
 
 
-def test_unreachable_database_is_a_clear_error(tmp_path):
-    with warehouse.connect(tmp_path / "w.duckdb") as con:
-        with pytest.raises(SourceUnavailable, match="unreachable"):
-            extract_shop(con, "postgresql://nobody@127.0.0.1:1/none", "run-1")
-        with pytest.raises(SourceUnavailable, match="no table 'customers'"):
-            extract_shop(con, f"sqlite:///{tmp_path / 'empty.sqlite'}", "run-1")
+def _error(tmp_path, url: str) -> SourceError:
+    """The error extracting from `url` raises; its message is one line without credentials."""
+    with warehouse.connect(tmp_path / "w.duckdb") as con, pytest.raises(SourceError) as error:
+        extract_shop(con, url, "run-1")
+    message = str(error.value)
+    assert "\n" not in message and "secret" not in message
+    return error.value
+
+
+def test_unreachable_database_is_a_transient_error(tmp_path):
+    error = _error(tmp_path, "postgresql://nobody:secret@127.0.0.1:1/none")
+    assert isinstance(error, SourceUnavailable)
+    assert str(error).startswith("shop database unreachable (127.0.0.1:1/none): ") and "refused" in str(error)
+
+
+def test_bare_schemes_get_the_installed_drivers():
+    assert sqlalchemy_url("postgresql://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert sqlalchemy_url("postgres://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert sqlalchemy_url("mysql://u@h/db") == "mysql+pymysql://u@h/db"
+    assert sqlalchemy_url("mariadb://u@h/db") == "mariadb+pymysql://u@h/db"
+    for kept in ("mysql+pymysql://u@h/db", "postgresql+psycopg2://u@h/db", "sqlite:///x.sqlite", "not a url"):
+        assert sqlalchemy_url(kept) == kept
+
+
+def test_permanent_errors_are_not_retryable(tmp_path):
+    """A wrong URL, a missing table or a missing column: retrying cannot help, so the error says so at once."""
+    cases = {
+        "not a url": "SHOP_DB_URL is not a database URL the pipeline can read (not a url): Could not parse",
+        "foo://u:secret@h/db": "SHOP_DB_URL is not a database URL the pipeline can read (h/db): Can't load plugin",
+        "postgresql://u:secret@h:port/db": "SHOP_DB_URL is not a database URL the pipeline can read (h:port/db): invalid",
+        "mysql+mysqldb://u:secret@h/db": "SHOP_DB_URL is not a database URL the pipeline can read (h/db): No module named",
+        f"sqlite:///{tmp_path / 'empty.sqlite'}": "shop database has no table 'customers'",
+        f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.sqlite'}": "shop database cannot be read",
+    }
+    lacking = f"sqlite:///{tmp_path / 'lacking.sqlite'}"
+    engine = sa.create_engine(lacking)
+    with engine.begin() as conn:
+        for ddl in SHOP_DDL:
+            conn.execute(sa.text(ddl.replace(", deleted_at TIMESTAMP NULL", "")))
+    engine.dispose()
+    cases[lacking] = "shop table 'customers' lacks contract columns ['deleted_at']"
+    for url, message in cases.items():
+        error = _error(tmp_path, url)
+        assert not isinstance(error, SourceUnavailable) and str(error).startswith(message), (url, str(error))
+
+
+@pytest.mark.postgres
+def test_unknown_database_and_role_on_postgresql_are_permanent(tmp_path):
+    pg.require_pg()
+    missing = f"cp_missing_{secrets.token_hex(6)}"
+    for url, words in ((pg.url_for(missing), f'database "{missing}" does not exist'),
+                       (pg.url_for("postgres", user=missing, password="secret"), f'role "{missing}" does not exist')):
+        error = _error(tmp_path, url)
+        assert not isinstance(error, SourceUnavailable) and "shop database cannot be read" in str(error)
+        assert words in str(error)
+
+
+def test_permanent_error_fails_the_asset_without_retries(tmp_path):
+    """The retry policy (3 retries, 10 s with backoff) is for outages; a missing table fails the first time."""
+    resources = {
+        "warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
+        "sources": SourcesResource(landing_dir=str(tmp_path), shop_db_url=f"sqlite:///{tmp_path / 'empty.sqlite'}"),
+    }
+    started = time.monotonic()
+    result = dg.materialize([shop_database], resources=resources, raise_on_error=False)
+    assert not result.success and time.monotonic() - started < 8
+    kinds = [e.event_type_value for e in result.all_events]
+    assert "STEP_UP_FOR_RETRY" not in kinds and kinds.count("STEP_FAILURE") == 1
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert failure.event_specific_data.user_failure_data.description == "shop database has no table 'customers'"
 
 
 def _shop_dump(con):

@@ -47,7 +47,8 @@ def test_raw_layer_materialises_with_checks_and_metadata(env):
     assert len(evaluations) == 9 and all(e.passed for e in evaluations)
     mats = {m.asset_key.to_user_string(): m for m in result.get_asset_materialization_events()}
     loyalty = mats["raw/pos_loyalty_signups"].materialization.metadata
-    assert loyalty["dagster/row_count"].value == 2 and "Anna" in loyalty["preview"].value
+    assert loyalty["dagster/row_count"].value == 2 and "A***" in loyalty["preview"].value
+    assert "Anna" not in loyalty["preview"].value and "anna@example.de" not in loyalty["preview"].value  # masked
     assert mats["raw/shop_customers"].materialization.metadata["dagster/row_count"].value == 2
     with duckdb.connect(str(wh), read_only=True) as con:
         assert con.execute("SELECT location, reason FROM quarantine.rejected_records").fetchall() == [

@@ -5,7 +5,8 @@ import dagster as dg
 from customer_pipeline.defs.resources import SourcesResource, WarehouseResource
 from customer_pipeline.defs.sources.metadata import table_metadata
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL, freshness
-from customer_pipeline.ingest.shop import SHOP_TABLES, SourceUnavailable, extract_shop
+from customer_pipeline.ingest.shop import SHOP_TABLES, SourceError, SourceUnavailable, extract_shop
+
 
 def _shop_specs() -> list[dg.AssetSpec]:
     return [
@@ -25,8 +26,9 @@ def shop_database(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     with warehouse.connect() as con:
         try:
             stats = extract_shop(con, sources.shop_db_url, context.run_id)
-        except SourceUnavailable as exc:
-            raise dg.Failure(description=str(exc), allow_retries=True) from exc
+        except SourceError as exc:
+            # refused or timed out is worth the retry policy; a bad URL, credential or missing table is not
+            raise dg.Failure(description=str(exc), allow_retries=isinstance(exc, SourceUnavailable)) from exc
         for name, st in stats.items():
             load = {k: v for k, v in st.__dict__.items() if isinstance(v, int)}
             meta = table_metadata(con, f"raw.shop_{name}", load)
