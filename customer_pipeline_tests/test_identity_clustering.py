@@ -411,3 +411,14 @@ def test_a_link_resting_on_what_a_home_shares_joins_no_one_and_is_reviewed():
     clusters, queue = cluster(["h1", "h2", "p1", "p2"], links, ACCEPT, REVIEW_LOW)
     assert members(clusters) == {frozenset({"h1"}), frozenset({"h2"}), frozenset({"p1", "p2"})}
     assert set(zip(queue["record_id_l"], queue["record_id_r"], queue["reason"])) == {("h1", "h2", "household")}
+
+
+def test_one_doubtful_link_between_two_groups_is_cut_and_reviewed_but_a_strong_one_or_a_lone_record_is_not():
+    chain = links_frame(splink("a1", "a2", 25.0), splink("b1", "b2", 25.0), splink("a2", "b1", 12.0))
+    clusters, queue = cluster(["a1", "a2", "b1", "b2"], chain, ACCEPT, REVIEW_LOW)
+    assert members(clusters) == {frozenset({"a1", "a2"}), frozenset({"b1", "b2"})}
+    assert set(zip(queue["record_id_l"], queue["record_id_r"], queue["reason"])) >= {("a2", "b1", "bridge")}
+    strong = links_frame(splink("a1", "a2", 25.0), splink("b1", "b2", 25.0), splink("a2", "b1", 20.0))
+    assert members(cluster(["a1", "a2", "b1", "b2"], strong, ACCEPT, REVIEW_LOW)[0]) == {frozenset({"a1", "a2", "b1", "b2"})}
+    lone = links_frame(splink("a1", "a2", 25.0), splink("a3", "a2", 25.0), splink("a2", "c", 12.0))
+    assert members(cluster(["a1", "a2", "a3", "c"], lone, ACCEPT, REVIEW_LOW)[0]) == {frozenset({"a1", "a2", "a3", "c"})}
