@@ -122,10 +122,10 @@ def _published_lines(settings: Settings) -> list[str]:
         return ["", "PostgreSQL: publishing is off (set CUSTOMER_PIPELINE_PG_URL)"]
     import sqlalchemy as sa
 
-    from customer_pipeline.publish.postgres import GOLD_SPECS, normalise_pg_url
+    from customer_pipeline.publish.postgres import GOLD_SPECS, bi_role_for, normalise_pg_url
 
     url = sa.make_url(normalise_pg_url(settings.pg_url))
-    lines = ["", f"PostgreSQL ({url.render_as_string(hide_password=True)}, schema gold, read by role {settings.bi_role})"]
+    lines = ["", f"PostgreSQL ({url.render_as_string(hide_password=True)}, schema gold, read by role {bi_role_for(settings.pg_url, settings.bi_role)})"]
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:

@@ -26,7 +26,7 @@ class Settings:
     shop_db_url: str
     warehouse_path: Path
     pg_url: str | None
-    bi_role: str
+    bi_role: str | None  # None: the per-database default (publish.postgres.default_bi_role)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -36,5 +36,5 @@ class Settings:
             shop_db_url=env("SHOP_DB_URL", f"sqlite:///{_resolve(landing) / 'shop.sqlite'}"),
             warehouse_path=_resolve(env("CUSTOMER_PIPELINE_WAREHOUSE", "data/warehouse.duckdb")),
             pg_url=env("CUSTOMER_PIPELINE_PG_URL"),
-            bi_role=env("CUSTOMER_PIPELINE_BI_ROLE", "bi_reader"),
+            bi_role=env("CUSTOMER_PIPELINE_BI_ROLE"),
         )

@@ -15,14 +15,21 @@ Caveat (PostgreSQL's own, as for TRUNCATE): a REPEATABLE READ / SERIALIZABLE tra
 was taken before the swap and that touches a gold table for the first time after it sees that table empty.
 READ COMMITTED readers (the default, and what BI tools use) are not affected.
 
-Personal data is written only to schema `gold`. The BI role gets CONNECT on the database, USAGE on `gold`,
-SELECT on its tables (and on future ones, by default privileges) and nothing else in this database.
+Personal data is written only to schema `gold`. The BI role (one per database by default, `bi_reader_<database>`,
+so two deployments on one server never share a role or its password) gets CONNECT on this database only, USAGE
+on `gold`, SELECT on its tables (and on the tables each publish swaps in, by default privileges) and nothing else:
+no TEMP, nothing in `public` or any other schema. What PostgreSQL grants PUBLIC here by default is revoked:
+CONNECT and TEMP on the database, USAGE (and CREATE before PostgreSQL 15) on schema `public`. That concerns
+every role, so afterwards only the database owner, superusers, the BI role (and the login roles it is granted
+to) and roles granted CONNECT explicitly may connect. The owner keeps all its rights. A publishing user that
+is neither owner nor superuser cannot revoke PUBLIC's rights; the publish then logs a warning saying so.
 """
 
 import hashlib
 import io
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -47,6 +54,9 @@ SWAP_ATTEMPTS = 20
 MAINTENANCE_WORK_MEM = "256MB"
 _ADVISORY_LOCK_KEY = "customer_pipeline.publish_gold"
 _PG_IDENT_MAX = 63
+BI_ROLE_PREFIX = "bi_reader_"
+# Role attributes that override grants: a BI role holding one of them is refused rather than granted to.
+_BI_ROLE_FORBIDDEN = ("rolsuper", "rolcreaterole", "rolcreatedb", "rolreplication", "rolbypassrls")
 
 
 @dataclass(frozen=True)
@@ -85,18 +95,39 @@ def normalise_pg_url(url: str) -> str:
     return url
 
 
+def default_bi_role(database: str) -> str:
+    """The BI role of one database: `bi_reader_<database>`, a hash added when the name had to be changed."""
+    safe = re.sub(r"[^a-z0-9_]+", "_", database.lower()).strip("_") or "db"
+    name = BI_ROLE_PREFIX + safe
+    # Lower-casing, replacing or cutting could make two databases' names meet: the hash keeps them apart.
+    if safe != database or len(name) > _PG_IDENT_MAX:
+        digest = hashlib.sha1(database.encode()).hexdigest()[:8]
+        name = f"{name[:_PG_IDENT_MAX - len(digest) - 1]}_{digest}"
+    return name
+
+
+def bi_role_for(pg_url: str, bi_role: str | None = None) -> str:
+    """The role BI reads a publish target with: `bi_role` when given, else the database's own role."""
+    if bi_role and bi_role.strip():
+        return bi_role.strip()
+    database = sa.make_url(normalise_pg_url(pg_url)).database
+    if not database:
+        raise ValueError("the PostgreSQL URL names no database")
+    return default_bi_role(database)
+
+
 def publish_gold(
     pg_url: str,
     tables: Mapping[str, pd.DataFrame],
-    bi_role: str = "bi_reader",
+    bi_role: str | None = None,
     specs: Mapping[str, TableSpec] = GOLD_SPECS,
     *,
     bi_password: str | None = None,
 ) -> dict[str, dict]:
     """Replace the given gold tables in one transaction; return per table rows, seconds, keys, indexes, notes.
 
-    The BI role is created if missing: NOLOGIN, or LOGIN with `bi_password` when one is given (an existing
-    role's password is then set to it).
+    The BI role (default: `default_bi_role(<database>)`) is created if missing: NOLOGIN, or LOGIN with
+    `bi_password` when one is given (an existing role's password is then set to it).
     """
     unknown = sorted(set(tables) - set(specs))
     if unknown:
@@ -111,6 +142,7 @@ def publish_gold(
             cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [_ADVISORY_LOCK_KEY])
             # Index builds sort in memory instead of spilling to disk (a session setting, no privilege needed).
             cur.execute("SET LOCAL maintenance_work_mem = %s", [MAINTENANCE_WORK_MEM])
+            bi_role = bi_role.strip() if bi_role and bi_role.strip() else default_bi_role(conn.info.dbname)
             _ensure_role(cur, bi_role, bi_password)
             cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(SCHEMA)))
             nulls_not_distinct = conn.server_version >= 150000
@@ -371,9 +403,12 @@ def _swap_one(cur, plan: _Plan) -> None:
 
 
 def _ensure_role(cur, role: str, password: str | None) -> None:
-    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
-    exists = cur.fetchone() is not None
-    if not exists:
+    cur.execute("SELECT " + ", ".join(_BI_ROLE_FORBIDDEN) + " FROM pg_roles WHERE rolname = %s", [role])
+    found = cur.fetchone()
+    if found is not None and any(found):
+        held = [attr[3:].upper() for attr, on in zip(_BI_ROLE_FORBIDDEN, found) if on]
+        raise ValueError(f"BI role {role!r} has {', '.join(held)}, which grants cannot limit: use a plain role")
+    if found is None:
         cur.execute("SAVEPOINT bi_role")
         try:
             if password:
@@ -383,38 +418,79 @@ def _ensure_role(cur, role: str, password: str | None) -> None:
             cur.execute("RELEASE SAVEPOINT bi_role")
             return
         except psycopg2.errors.DuplicateObject:
-            # Another database's publish created it meanwhile (roles are cluster-wide).
+            # Another publish created it meanwhile (roles are cluster-wide).
             cur.execute("ROLLBACK TO SAVEPOINT bi_role")
     if password:
         cur.execute(sql.SQL("ALTER ROLE {} LOGIN PASSWORD %s").format(sql.Identifier(role)), [password])
 
 
+# Direct grants to the BI role outside `gold` (on schemas, relations, routines, default privileges), to revoke.
+_STRAY_GRANTS = """
+SELECT 'schema', format('%%I', n.nspname), NULL, NULL
+  FROM pg_namespace n, aclexplode(n.nspacl) a WHERE a.grantee = (SELECT oid FROM pg_roles WHERE rolname = %(r)s) AND n.nspname <> %(gold)s
+UNION
+SELECT CASE WHEN c.relkind = 'S' THEN 'sequence' ELSE 'table' END, format('%%I.%%I', n.nspname, c.relname), NULL, NULL
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a
+ WHERE a.grantee = (SELECT oid FROM pg_roles WHERE rolname = %(r)s) AND n.nspname <> %(gold)s
+UNION
+SELECT 'routine', p.oid::regprocedure::text, NULL, NULL
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace, aclexplode(p.proacl) a
+ WHERE a.grantee = (SELECT oid FROM pg_roles WHERE rolname = %(r)s) AND n.nspname <> %(gold)s
+UNION
+SELECT 'default', quote_ident(pg_get_userbyid(d.defaclrole)), format('%%I', n.nspname), d.defaclobjtype::text
+  FROM pg_default_acl d LEFT JOIN pg_namespace n ON n.oid = d.defaclnamespace, aclexplode(d.defaclacl) a
+ WHERE a.grantee = (SELECT oid FROM pg_roles WHERE rolname = %(r)s) AND n.nspname IS DISTINCT FROM %(gold)s
+"""
+_DEFAULT_ACL_KINDS = {"r": "TABLES", "S": "SEQUENCES", "f": "FUNCTIONS", "T": "TYPES", "n": "SCHEMAS"}
+
+
 def _grant(cur, role: str, dbname: str) -> None:
-    """BI reads `gold` and nothing else in this database; nobody else may create in `public`."""
+    """BI reads `gold` of this database and nothing else; PUBLIC loses its default rights here."""
     r, gold, db = sql.Identifier(role), sql.Identifier(SCHEMA), sql.Identifier(dbname)
+    cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = 'public'")
+    has_public = cur.fetchone() is not None
     statements = [
-        sql.SQL("REVOKE CREATE ON SCHEMA public FROM PUBLIC"),
+        # PUBLIC's defaults let every role of the server connect here and create temporary tables; the owner's
+        # own entry stays (REVOKE writes out the default ACL without PUBLIC's part).
+        sql.SQL("REVOKE CONNECT, TEMPORARY ON DATABASE {} FROM PUBLIC").format(db),
         sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(db, r),
         sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, r),
         sql.SQL("REVOKE ALL ON SCHEMA {} FROM PUBLIC, {}").format(gold, r),
         sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(gold, r),
         sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM PUBLIC, {}").format(gold, r),
         sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA {} TO {}").format(gold, r),
+        # Tables this user creates in gold (each publish's `_new_*`, renamed in the swap) are readable at once.
         sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} GRANT SELECT ON TABLES TO {}").format(gold, r),
     ]
-    cur.execute(
-        "SELECT nspname FROM pg_namespace WHERE nspname <> %s AND nspname <> 'information_schema'"
-        " AND nspname NOT LIKE 'pg\\_%%' ORDER BY nspname",
-        [SCHEMA],
-    )
-    for (schema,) in cur.fetchall():
-        s = sql.Identifier(schema)
-        statements += [
-            sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(s, r),
-            sql.SQL("REVOKE ALL ON ALL SEQUENCES IN SCHEMA {} FROM {}").format(s, r),
-            sql.SQL("REVOKE ALL ON ALL FUNCTIONS IN SCHEMA {} FROM {}").format(s, r),
-            sql.SQL("REVOKE ALL ON SCHEMA {} FROM {}").format(s, r),
-            sql.SQL("ALTER DEFAULT PRIVILEGES IN SCHEMA {} REVOKE ALL ON TABLES FROM {}").format(s, r),
-        ]
+    if has_public:
+        # USAGE (PostgreSQL 15+) and CREATE (older): `public` is for the owner (pg_database_owner) only.
+        statements.insert(0, sql.SQL("REVOKE ALL ON SCHEMA public FROM PUBLIC"))
     for statement in statements:
         cur.execute(statement)
+
+    cur.execute(_STRAY_GRANTS, {"r": role, "gold": SCHEMA})
+    problems = []
+    for kind, target, schema, objtype in cur.fetchall():
+        if kind == "default":
+            statement = sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {}{} REVOKE ALL ON {} FROM {}").format(
+                sql.SQL(target), sql.SQL(f" IN SCHEMA {schema}" if schema else ""),
+                sql.SQL(_DEFAULT_ACL_KINDS[objtype]), r)
+        else:
+            statement = sql.SQL("REVOKE ALL ON {} {} FROM {}").format(sql.SQL(kind.upper()), sql.SQL(target), r)
+        # Someone else's object: this user may not be allowed to revoke; say so instead of failing the publish.
+        cur.execute("SAVEPOINT bi_revoke")
+        try:
+            cur.execute(statement)
+            cur.execute("RELEASE SAVEPOINT bi_revoke")
+        except psycopg2.errors.InsufficientPrivilege:
+            cur.execute("ROLLBACK TO SAVEPOINT bi_revoke")
+            problems.append(f"could not revoke {role}'s rights on {kind} {target}")
+
+    cur.execute(
+        "SELECT has_database_privilege('public', current_database(), 'CONNECT'),"
+        " has_database_privilege('public', current_database(), 'TEMPORARY')")
+    if any(cur.fetchone()):
+        problems.append(f"database {dbname} still grants CONNECT/TEMPORARY to PUBLIC (only its owner or a "
+                        f"superuser can revoke that: REVOKE CONNECT, TEMPORARY ON DATABASE {dbname} FROM PUBLIC)")
+    for problem in problems:
+        log.warning("BI role least privilege: %s", problem)

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
 from customer_pipeline.publish import publish_gold
+from customer_pipeline.publish.postgres import bi_role_for
 from customer_pipeline.settings import Settings, env
 from customer_pipeline.warehouse import read_df, table_exists
 
@@ -22,7 +23,7 @@ class PostgresPublishResource(dg.ConfigurableResource):
     """Where gold is published (`CUSTOMER_PIPELINE_PG_URL`) and the BI role that reads it."""
 
     pg_url: str | None = None
-    bi_role: str = "bi_reader"
+    bi_role: str | None = None  # None: bi_reader_<database>, one role per deployment
     bi_password: str | None = None
 
 
@@ -57,7 +58,8 @@ def postgres_gold(
     missing = [name for name in GOLD_TABLES if name not in present]
     target = sa.make_url(url).render_as_string(hide_password=True)
     started = time.perf_counter()
-    results = publish_gold(url, tables, postgres_publish.bi_role,
+    role = bi_role_for(url, postgres_publish.bi_role)
+    results = publish_gold(url, tables, role,
                            bi_password=postgres_publish.bi_password or None)
     seconds = time.perf_counter() - started
     context.log.info(f"published {present} to {target} in {seconds:.1f}s; not in the warehouse: {missing}")
@@ -65,7 +67,7 @@ def postgres_gold(
     return dg.MaterializeResult(metadata={
         "published": dg.MetadataValue.bool(True),
         "target": dg.MetadataValue.text(target),
-        "bi_role": dg.MetadataValue.text(postgres_publish.bi_role),
+        "bi_role": dg.MetadataValue.text(role),
         "tables": dg.MetadataValue.md("| table | rows | seconds | notes |\n| --- | --- | --- | --- |\n" + rows),
         "not_in_warehouse": dg.MetadataValue.text(", ".join(missing) or "none"),
         "publish_seconds": dg.MetadataValue.float(round(seconds, 2)),
