@@ -5,7 +5,9 @@ Plain logic over the warehouse (no Dagster): the `gold/source_freshness` asset a
 - `last_successful_load`: the newest load that took data from the source: a file version loaded without a
   file-level error (`meta.loaded_files`), or a shop extract (`meta.extract_log`; an extract that found no
   changed rows still proves the shop is current, since it is read incrementally by `updated_at`).
-- `newest_record_at`: the newest business timestamp in the raw data (UTC), for information.
+- `newest_record_at`: the newest business timestamp in the raw data (UTC), for information; a timestamp more
+  than `FUTURE_TOLERANCE` after the measurement (a `signed_up_at` of 2099) is ignored, so the record lag is never
+  negative because of one mistyped date.
 - `lag` = measured_at - last_successful_load drives the status: fresh below the warn window, warning from it,
   failed from the fail window, never_loaded without any load.
 """
@@ -26,6 +28,9 @@ COLUMNS = (
     "source", "last_successful_load", "newest_record_at", "lag", "lag_seconds", "record_lag_seconds",
     "sla_warn", "sla_fail", "status", "measured_at",
 )
+
+# A business timestamp later than the measurement by more than this is a data error, not the newest record.
+FUTURE_TOLERANCE = dt.timedelta(days=1)
 
 # The business timestamp columns per source: (raw table, column).
 BUSINESS_TIMESTAMPS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -105,15 +110,19 @@ def last_loads(con: duckdb.DuckDBPyConnection) -> dict[str, dt.datetime]:
     return out
 
 
-def newest_records(con: duckdb.DuckDBPyConnection) -> dict[str, dt.datetime | None]:
-    """Newest business timestamp per source, offsets applied and naive timestamps read as UTC."""
+def newest_records(con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None) -> dict[str, dt.datetime | None]:
+    """Newest business timestamp per source, offsets applied and naive timestamps read as UTC; timestamps
+    beyond `now` + `FUTURE_TOLERANCE` (naive UTC; default: the current time) are left out."""
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    limit = (now + FUTURE_TOLERANCE).isoformat(sep=" ")
     previous = con.execute("SELECT current_setting('TimeZone')").fetchall()[0][0]
     con.execute("SET TimeZone = 'UTC'")
     try:
         out: dict[str, dt.datetime | None] = {}
         for source, columns in BUSINESS_TIMESTAMPS.items():
             parts = [
-                f'SELECT max(timezone(\'UTC\', try_cast("{col}" AS TIMESTAMPTZ))) AS ts FROM {table}'
+                f'SELECT max(ts) AS ts FROM (SELECT timezone(\'UTC\', try_cast("{col}" AS TIMESTAMPTZ)) AS ts '
+                f"FROM {table}) WHERE ts <= TIMESTAMP '{limit}'"
                 for table, col in columns
                 if table_exists(con, table)
             ]
@@ -128,7 +137,7 @@ def measure(
 ) -> list[SourceFreshness]:
     """One measurement per source in `slas`, at `now` (naive UTC; default: the current time)."""
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    loads, newest = last_loads(con), newest_records(con)
+    loads, newest = last_loads(con), newest_records(con, now)
     return [SourceFreshness(s, loads.get(s), newest.get(s), sla, now) for s, sla in slas.items()]
 
 

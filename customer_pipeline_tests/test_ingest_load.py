@@ -77,8 +77,9 @@ def test_bad_rows_and_unreadable_files_are_quarantined_and_others_still_load(con
     assert "wrong column count" in rejected[("pos/loyalty_signups_S04_2026-10-01.csv", "3")]
     assert "card_no" in rejected[("pos/loyalty_signups_S04_2026-10-01.csv", "4")]
     report = account_files(con, "pos_loyalty_signups")
-    # 2 rows of the clean file, 3 whole-file rejects, 3 rows of S04
-    assert report["mismatches"] == [] and report["rows_read"] == 2 + 3 + 3
+    # 2 rows of the clean file, the records the rejected files held (binary: none after its first
+    # line, S03: 1 after its header, readme: none after its first line), 3 rows of S04
+    assert report["mismatches"] == [] and report["rows_read"] == 2 + 0 + 1 + 0 + 3
     # quarantining is idempotent too
     again = load_csv_family(con, landing, POS_LOYALTY, "run-2", claim_unknown=True)
     assert again.files_skipped == 5 and _rows(con, "SELECT count(*) FROM quarantine.rejected_records") == [(5,)]

@@ -15,6 +15,7 @@ CONTRACT_OUTPUT = [
     "phone_e164", "phone_valid", "phone_type", "birth_date", "birth_date_valid", "birth_date_flag",
     "street", "postcode", "city", "country", "marketing_consent", "marketing_consent_at", "opted_out",
     "opted_out_at", "do_not_call", "record_created_at", "record_updated_at", "has_contact_channel",
+    "oversized_fields", "formula_fields", "future_dated_fields", "non_text_fields",
 ]
 
 

@@ -135,8 +135,13 @@ per_customer AS (
            -- a bit per source: far cheaper than aggregating strings; decoded in source_sets
            bit_or(1::UBIGINT << source_code) AS source_mask,
            count(*) AS source_record_count,
-           min(coalesce(record_created_at, record_updated_at)) AS first_seen_at,
-           max(coalesce(record_updated_at, record_created_at)) AS last_seen_at
+           -- a date beyond tomorrow is a data error (staging nulls it; this guards other inputs)
+           min(coalesce(record_created_at, record_updated_at))
+               FILTER (WHERE coalesce(record_created_at, record_updated_at) <= $now::TIMESTAMP + INTERVAL 1 DAY)
+               AS first_seen_at,
+           max(coalesce(record_updated_at, record_created_at))
+               FILTER (WHERE coalesce(record_updated_at, record_created_at) <= $now::TIMESTAMP + INTERVAL 1 DAY)
+               AS last_seen_at
     FROM r GROUP BY customer_id
 ),
 source_sets AS (

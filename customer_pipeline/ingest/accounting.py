@@ -2,7 +2,11 @@
 
 import duckdb
 
+from customer_pipeline.quality import thresholds
 from customer_pipeline.warehouse import table_exists
+
+# the reason of a file that matches no family: reported as lost rows, but not a delivery of the contract
+STRAY_REASON_PREFIX = "file name matches no"
 
 FILE_TABLES = {
     "pos_loyalty_signups": ["raw.pos_loyalty_signups"],
@@ -20,22 +24,44 @@ def account_files(con: duckdb.DuckDBPyConnection, family: str) -> dict:
     stored = " + ".join(
         f"(SELECT count(*) FROM {t} x WHERE x._location = f.location)" for t in tables
     ) or "0"
+    # a file rejected whole has one quarantine record and counts all its rows_read as quarantined
     rows = con.execute(
         f"""SELECT f.location, f.rows_read, {stored} AS stored,
-            (SELECT count(*) FROM quarantine.rejected_records q WHERE q.location = f.location) AS quarantined
+            (SELECT count(*) FROM quarantine.rejected_records q WHERE q.location = f.location) AS records,
+            f.file_error
         FROM meta.loaded_files f WHERE f.family = ? ORDER BY f.location""",
         [family],
     ).fetchall()
-    mismatches = [
-        f"{loc}: read {read}, stored {st}, quarantined {q}" for loc, read, st, q in rows if read != st + q
-    ]
+    mismatches, accounted = [], []
+    for loc, read, st, records, error in rows:
+        if error is not None:
+            if st != 0 or records != 1:
+                mismatches.append(f"{loc}: rejected whole ({error}) but stored {st}, quarantine records {records}")
+            quarantined = read
+        else:
+            quarantined = records
+            if read != st + quarantined:
+                mismatches.append(f"{loc}: read {read}, stored {st}, quarantined {quarantined}")
+        accounted.append((loc, read, st, quarantined, error))
     return {
         "files": len(rows),
-        "rows_read": sum(r[1] for r in rows),
-        "rows_stored": sum(r[2] for r in rows),
-        "rows_quarantined": sum(r[3] for r in rows),
+        "rows_read": sum(r[1] for r in accounted),
+        "rows_stored": sum(r[2] for r in accounted),
+        "rows_quarantined": sum(r[3] for r in accounted),
         "mismatches": mismatches,
+        "files_losing_rows": [_loss(*r) for r in accounted if _loses_too_much(*r)],
     }
+
+
+def _loses_too_much(location, read, stored, quarantined, error) -> bool:
+    if error is not None:
+        return read > 0 and not error.startswith(STRAY_REASON_PREFIX)
+    return quarantined >= thresholds.FILE_LOSS_MIN_ROWS and quarantined > thresholds.FILE_LOSS_MAX_SHARE * read
+
+
+def _loss(location, read, stored, quarantined, error) -> str:
+    why = f"rejected whole: {error}" if error else "rows rejected one by one"
+    return f"{location}: lost {quarantined:,} of {read:,} rows ({why})"
 
 
 def account_shop(con: duckdb.DuckDBPyConnection, table: str, run_id: str | None = None) -> dict:

@@ -23,7 +23,7 @@ from customer_pipeline.ingest.formats import (
     CSV_FAMILIES,
     CsvFamily,
 )
-from customer_pipeline.ingest.parsing import Reject
+from customer_pipeline.ingest.parsing import Reject, count_records
 from customer_pipeline.ingest.workers import FileParser, ParsedFile
 from customer_pipeline.warehouse import transaction
 
@@ -108,16 +108,19 @@ class _Load:
         if self.known.get(rel) is not None:
             store.forget_files(self.con, self.family, [rel], self.tables)
 
-    def quarantine_file(self, rel: str, digest: str, reason: str) -> None:
+    def quarantine_file(self, rel: str, digest: str, reason: str, path: Path | None = None) -> None:
+        """One quarantine record for the whole file; `rows_read` says how many records it held (as far
+        as they can be read), so the rows a rejected file loses are counted, not hidden as one."""
+        rows = count_records(path.read_bytes(), rel) if path is not None else 0
         self.rejects.extend(store.quarantine_rows(self.source, rel, [Reject("file", rel, reason)], self.now, self.run_id))
-        self.files.append((self.source, self.family, rel, digest, 1, 0, 0, 1, reason, self.now, self.run_id))
+        self.files.append((self.source, self.family, rel, digest, rows, 0, 0, rows, reason, self.now, self.run_id))
         self.stats.files_quarantined += 1
-        self.stats.rows_read += 1
-        self.stats.rows_quarantined += 1
+        self.stats.rows_read += rows
+        self.stats.rows_quarantined += rows
 
-    def add(self, rel: str, digest: str, parsed: ParsedFile) -> None:
+    def add(self, rel: str, digest: str, parsed: ParsedFile, path: Path | None = None) -> None:
         if parsed.file_error:
-            self.quarantine_file(rel, digest, parsed.file_error)
+            self.quarantine_file(rel, digest, parsed.file_error, path)
             return
         if parsed.rows_loaded:
             self.parts.append(parsed.table)
@@ -142,13 +145,13 @@ class _Load:
         store.insert_arrow(self.con, self.table, self.take_batch())
 
     def handle(self, item, value) -> None:
-        """One file's outcome, in file order: (rel, digest, kind) and a ParsedFile or a file-level reason."""
-        rel, digest, kind = item
+        """One file's outcome, in file order: (rel, digest, kind, path) and a ParsedFile or a file-level reason."""
+        rel, digest, kind, path = item
         self.replace_earlier(rel)
         if kind == "quarantine":
-            self.quarantine_file(rel, digest, value)
+            self.quarantine_file(rel, digest, value, path)
         else:
-            self.add(rel, digest, value)
+            self.add(rel, digest, value, path)
 
     def finish(self) -> None:
         self.flush()
@@ -194,9 +197,9 @@ def _load_files(con, load: "_Load", files, parse_as: str, stray_reason: str) -> 
                 if not load.wants(rel, digest):
                     continue
                 if parse:
-                    parser.submit((rel, digest, "parse"), parse_as, data, load.source, rel, digest, load.now, load.run_id)
+                    parser.submit((rel, digest, "parse", path), parse_as, data, load.source, rel, digest, load.now, load.run_id)
                 else:
-                    parser.passthrough((rel, digest, "quarantine"), stray_reason)
+                    parser.passthrough((rel, digest, "quarantine", path), stray_reason)
                 for item, value in parser.ready():
                     load.handle(item, value)
             for item, value in parser.drain():
@@ -290,22 +293,43 @@ def _promote_orphaned_duplicates(con) -> None:
     )
 
 
+# (raw.app_identifies column, JSON path in traits); a trait that is an object, list or boolean is
+# not a value of the field: it is dropped and named in `non_text_traits` (a number is accepted as
+# text only for phones and postcodes, which apps send as numbers)
+_TRAITS = (
+    ("email", "$.email"), ("first_name", "$.firstName"), ("last_name", "$.lastName"), ("phone", "$.phone"),
+    ("birthday", "$.birthday"), ("street", "$.address.street"), ("city", "$.address.city"),
+    ("postal_code", "$.address.postalCode"), ("country", "$.address.country"),
+)
+_NUMERIC_OK = {"phone", "postal_code"}
+_NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
+
+
+def _trait_ok(path: str, col: str) -> str:
+    allowed = f"json_type(traits, '{path}') = 'VARCHAR'"
+    if col in _NUMERIC_OK:
+        allowed = f"({allowed} OR json_type(traits, '{path}') IN {_NUMBER_TYPES})"
+    return allowed
+
+
+def _trait_value(path: str, col: str) -> str:
+    return f"CASE WHEN {_trait_ok(path, col)} THEN json_extract_string(traits, '{path}') END"
+
+
+def _trait_misfit(path: str, col: str) -> str:
+    return (f"CASE WHEN coalesce(json_type(traits, '{path}'), 'NULL') <> 'NULL' AND NOT {_trait_ok(path, col)} "
+            f"THEN '{col}' END")
+
+
 def rebuild_app_identities(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Person-describing identify traits and alias links, in a form the identity stage reads."""
     con.execute(
-        """CREATE OR REPLACE TABLE raw.app_identifies AS
+        f"""CREATE OR REPLACE TABLE raw.app_identifies AS
         SELECT message_id, anonymous_id, user_id, "timestamp",
-            json_extract_string(traits, '$.email') AS email,
-            json_extract_string(traits, '$.firstName') AS first_name,
-            json_extract_string(traits, '$.lastName') AS last_name,
-            json_extract_string(traits, '$.phone') AS phone,
-            json_extract_string(traits, '$.birthday') AS birthday,
-            json_extract_string(traits, '$.address.street') AS street,
-            json_extract_string(traits, '$.address.city') AS city,
-            json_extract_string(traits, '$.address.postalCode') AS postal_code,
-            json_extract_string(traits, '$.address.country') AS country,
+            {", ".join(f"{_trait_value(path, col)} AS {col}" for col, path in _TRAITS)},
+            nullif(concat_ws(',', {", ".join(_trait_misfit(path, col) for col, path in _TRAITS)}), '') AS non_text_traits,
             _location, _record_ref, _ingested_at, _run_id
-        FROM raw.app_events WHERE type = 'identify' AND traits IS NOT NULL AND traits <> '{}'
+        FROM raw.app_events WHERE type = 'identify' AND traits IS NOT NULL AND traits <> '{{}}'
         ORDER BY message_id"""
     )
     con.execute(

@@ -17,6 +17,9 @@ BOM = "\ufeff"
 # what `surrogateescape` decodes an undecodable byte to
 _ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 csv.field_size_limit(10_000_000)
+# a NUL byte this early marks a binary file (rejected whole); a later one rejects its record only
+BINARY_PROBE_BYTES = 65536
+_NUL = "\x00"
 
 
 @dataclass
@@ -141,9 +144,10 @@ def parse_csv(data: bytes, family: CsvFamily) -> ParseResult:
     if not data.strip():
         result.file_error = "empty file: no header row"
         return result
-    if b"\x00" in data[:65536]:
+    if b"\x00" in data[:BINARY_PROBE_BYTES]:
         result.file_error = "binary content: NUL bytes in the file"
         return result
+    has_nul = b"\x00" in data
     try:
         text = data.decode("utf-8")
         clean = True  # valid UTF-8 throughout: no record can hold an undecodable byte
@@ -189,6 +193,9 @@ def parse_csv(data: bytes, family: CsvFamily) -> ParseResult:
             continue
         if not clean and any(_ESCAPED_BYTE.search(v) for v in values):
             result.rejects.append(Reject(ref, _csv_line(values), "invalid UTF-8 bytes in the record"))
+            continue
+        if has_nul and any(_NUL in v for v in values):
+            result.rejects.append(Reject(ref, _csv_line(values).replace(_NUL, "\\x00"), "NUL byte in the record"))
             continue
         ordered = [values[i] for i in order]
         problem = check(ordered)
@@ -240,7 +247,7 @@ def parse_jsonl(data: bytes, gzipped: bool) -> ParseResult:
         except (OSError, EOFError, zlib.error) as exc:
             result.file_error = f"corrupt gzip file: {exc}"
             return result
-    if b"\x00" in data[:65536]:
+    if b"\x00" in data[:BINARY_PROBE_BYTES]:
         result.file_error = "binary content: NUL bytes in the file"
         return result
     if data.startswith(b"\xef\xbb\xbf"):
@@ -253,6 +260,9 @@ def parse_jsonl(data: bytes, gzipped: bool) -> ParseResult:
             line = raw_line.decode("utf-8")
         except UnicodeDecodeError:
             result.rejects.append(Reject(ref, _visible(raw_line.decode("utf-8", "surrogateescape")), "invalid UTF-8 bytes in the line"))
+            continue
+        if _NUL in line:
+            result.rejects.append(Reject(ref, line.replace(_NUL, "\\x00"), "NUL byte in the line"))
             continue
         try:
             event = json.loads(line)
@@ -280,3 +290,57 @@ def parse_jsonl(data: bytes, gzipped: bool) -> ParseResult:
         result.refs.append(ref)
     return result
 
+
+
+def _readable_gzip(data: bytes) -> bytes:
+    """What a gzip stream yields before it breaks (a truncated or corrupt file): the bytes decoded so far."""
+    out = []
+    while data:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out.append(inflater.decompress(data))
+            out.append(inflater.flush())
+        except zlib.error:
+            break
+        data = inflater.unused_data  # a second member (concatenated gzip), if any
+    return b"".join(out)
+
+
+def count_records(data: bytes, name: str) -> int:
+    """Records a rejected file held, as far as it can be read: JSON Lines count their non-blank lines
+    (for a broken gzip, the complete lines decoded before the break), CSV files their records after
+    the header. The figure for `meta.loaded_files.rows_read` of a file quarantined whole."""
+    if name.endswith(".gz"):
+        whole = True
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error):
+            data, whole = _readable_gzip(data), False
+        if not whole and not data.endswith(b"\n"):
+            data = data[: data.rfind(b"\n") + 1]  # the line cut by the break is not an event
+        name = name[:-3]
+    if name.endswith(".jsonl") or name.endswith(".json"):
+        return sum(1 for line in data.split(b"\n") if line.strip())
+    text = data.decode("utf-8", "surrogateescape").replace(_NUL, "")
+    if text.startswith(BOM):
+        text = text[1:]
+    records = 0
+    reader = csv.reader(io.StringIO(text, newline=""), strict=False)
+    try:
+        for values in reader:
+            if values and not (len(values) == 1 and not values[0].strip()):
+                records += 1
+    except csv.Error:
+        records += sum(1 for line in text[reader_position(text, reader.line_num):].splitlines() if line.strip())
+    return max(0, records - 1)  # the header row is not a record
+
+
+def reader_position(text: str, line_num: int) -> int:
+    """Offset of the line after `line_num` physical lines (where a failed CSV reader stopped)."""
+    pos = 0
+    for _ in range(line_num):
+        nxt = text.find("\n", pos)
+        if nxt < 0:
+            return len(text)
+        pos = nxt + 1
+    return pos

@@ -28,10 +28,17 @@ COMPLETENESS_FIELDS = (
 VALIDITY = (("email", "email_valid", "email"), ("phone", "phone_valid", "phone_raw"),
             ("birth_date", "birth_date_valid", "birth_date_raw"))
 DUPLICATE_FIELDS = ("email_corrected", "phone_e164")
+# Guards at staging (docs/staging-contract.md): metric name -> flag column listing the fields per record.
+GUARD_FLAGS = {
+    "oversized": "oversized_fields",
+    "formula_neutralised": "formula_fields",
+    "future_dated": "future_dated_fields",
+    "non_text_value": "non_text_fields",
+}
 PERSON_COLUMNS = tuple(dict.fromkeys((
     "source", *COMPLETENESS_FIELDS, *(c for v in VALIDITY for c in v[1:]), *DUPLICATE_FIELDS,
     "has_contact_channel", "email_suppressed", "email_unsubscribed", "opted_out", "do_not_call",
-    "record_updated_at",
+    "record_updated_at", *GUARD_FLAGS.values(),
 )))
 
 METRIC_HELP = {
@@ -40,7 +47,13 @@ METRIC_HELP = {
     "validity": "Share of given values that are valid (email syntax, phone parses, birth date plausible).",
     "contactable": "Share of records with a valid email or a valid phone.",
     "duplicate_rate": "Share of records sharing the value with another record of the same source.",
-    "quarantine_rate": "Rows rejected at load, as a share of rows rejected + rows in the raw layer.",
+    "quarantine_rate": "Rows rejected at load, as a share of rows rejected + rows in the raw layer "
+                       "(a file rejected whole counts every record it held).",
+    "rows_lost": "Rows rejected at load per reason (a file rejected whole counts every record it held).",
+    "oversized": "Records with a value over its length limit (nulled), per field.",
+    "formula_neutralised": "Records with a value starting like a spreadsheet formula (prefixed with ').",
+    "future_dated": "Records with a business timestamp in the future (nulled), per field.",
+    "non_text_value": "Records whose delivered value was not text, e.g. a JSON object as a name (nulled).",
     "email_suppressed": "Records whose email bounced or complained, as a share of records with an email.",
     "email_unsubscribed": "Records whose email unsubscribed, as a share of records with an email.",
     "opted_out": "Records of people who opted out of marketing.",
@@ -104,14 +117,26 @@ def _person_metrics(df: pd.DataFrame, source: str, now: pd.Timestamp) -> list[di
     rows.append(_row(source, "email_unsubscribed", None, _flag(_column(df, "email_unsubscribed")).sum(), with_email.sum()))
     rows.append(_row(source, "opted_out", None, _flag(_column(df, "opted_out")).sum(), n))
     rows.append(_row(source, "do_not_call", None, _flag(_column(df, "do_not_call")).sum(), n))
+    for metric, flag in GUARD_FLAGS.items():
+        fields = _column(df, flag)
+        listed = fields[_present(fields)].astype(str).str.split(",").explode()
+        for field, count in listed.value_counts().sort_index().items():
+            rows.append(_row(source, metric, field, int(count), None))
     updated = pd.to_datetime(_column(df, "record_updated_at"), errors="coerce", utc=True)
     cutoff = now - pd.Timedelta(days=thresholds.STALE_AFTER_DAYS)
     rows.append(_row(source, "stale", "record_updated_at", (updated < cutoff).sum(), updated.notna().sum()))
     return rows
 
 
+def reason_kind(reason) -> str:
+    """The reason without its particulars: `wrong column count: 14 instead of 13` -> `wrong column count`."""
+    return "unknown" if reason is None or pd.isna(reason) else str(reason).split(":", 1)[0].strip()
+
+
 def _quarantine_metrics(rejected: pd.DataFrame, raw_counts: pd.DataFrame, sources: list[str]) -> list[dict]:
-    quarantined = rejected.groupby("source").size() if len(rejected) else pd.Series(dtype=int)
+    rejected = rejected.assign(rows=_column(rejected, "rows").fillna(1).astype("int64") if "rows" in rejected
+                               else 1)
+    quarantined = rejected.groupby("source")["rows"].sum() if len(rejected) else pd.Series(dtype=int)
     loaded = raw_counts.groupby("source")["rows"].sum() if len(raw_counts) else pd.Series(dtype=int)
     rows = []
     for source in sources:
@@ -119,6 +144,13 @@ def _quarantine_metrics(rejected: pd.DataFrame, raw_counts: pd.DataFrame, source
         rows.append(_row(source, "quarantine_rate", None, q, q + n))
     q, n = int(quarantined.sum()), int(loaded.sum())
     rows.append(_row(ALL, "quarantine_rate", None, q, q + n))
+    if len(rejected) and "reason" in rejected:
+        kinds = rejected.assign(kind=rejected["reason"].map(reason_kind))
+        for source in sources + [ALL]:
+            part = kinds if source == ALL else kinds[kinds["source"] == source]
+            for kind, lost in part.groupby("kind")["rows"].sum().sort_index().items():
+                if lost:
+                    rows.append(_row(source, "rows_lost", kind, int(lost), None))
     return rows
 
 
@@ -190,7 +222,8 @@ SECTIONS = (
     ("Completeness", ("completeness",)),
     ("Validity and contactability", ("validity", "contactable")),
     ("Duplicates within each source", ("duplicate_rate",)),
-    ("Quarantined rows", ("quarantine_rate",)),
+    ("Quarantined rows", ("quarantine_rate", "rows_lost")),
+    ("Values guarded at staging", tuple(GUARD_FLAGS)),
     ("Suppression and opt-out", ("email_suppressed", "email_unsubscribed", "opted_out", "do_not_call")),
     ("Stale records", ("stale",)),
 )
@@ -219,7 +252,14 @@ def load_inputs(con: duckdb.DuckDBPyConnection, raw_tables: list[str]) -> tuple[
     else:
         people = pd.DataFrame({"source": pd.Series(dtype=object)})
     if wh.table_exists(con, "quarantine.rejected_records"):
-        rejected = wh.read_df(con, "SELECT source FROM quarantine.rejected_records")
+        # a file rejected whole is one quarantine record standing for every record it held
+        files = wh.table_exists(con, "meta.loaded_files")
+        have = set(wh.read_df(con, "SELECT * FROM quarantine.rejected_records LIMIT 0").columns)
+        files = files and {"reason", "record_ref", "location"} <= have
+        rejected = wh.read_df(con, f"""
+            SELECT q.source, {"q.reason" if "reason" in have else "NULL AS reason"}, {"coalesce(f.rows_read, 1)" if files else "1"} AS rows
+            FROM quarantine.rejected_records q
+            {"LEFT JOIN meta.loaded_files f ON q.record_ref = 'file' AND f.location = q.location AND f.file_error IS NOT NULL" if files else ""}""")
     else:
         rejected = pd.DataFrame({"source": pd.Series(dtype=object)})
     counts = [

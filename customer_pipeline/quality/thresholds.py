@@ -11,6 +11,14 @@ the UI and in `gold.data_quality_report`. Shares are fractions (0.95 = 95 %).
 # quarantines rows it cannot read, so anything below this share means the format changed
 # under us; a stray value is left for the standardiser to null.
 PARSEABLE_MIN_SHARE = 0.99
+# Rows a delivered file may lose at load (blocking check `rows_lost_within_threshold` on each file
+# asset): a file of a contract family rejected whole (renamed column, broken gzip, binary) fails
+# when it held any record; a file read row by row fails when it loses at least
+# FILE_LOSS_MIN_ROWS rows and more than FILE_LOSS_MAX_SHARE of its rows. (Small files of a few
+# rows with one bad row are common and only reported.) A failing file stays failing until a
+# corrected version is delivered under the same name.
+FILE_LOSS_MAX_SHARE = 0.05
+FILE_LOSS_MIN_ROWS = 10
 
 # --- Warnings: rates the business tolerates but must see -----------------------------------
 # Share of records with an email whose email is syntactically valid.

@@ -107,6 +107,7 @@ WITH pos AS (
         max_by(city, "timestamp") FILTER (WHERE city IS NOT NULL) AS city,
         max_by(postal_code, "timestamp") FILTER (WHERE postal_code IS NOT NULL) AS postal_code,
         max_by(country, "timestamp") FILTER (WHERE country IS NOT NULL) AS country,
+        string_agg(DISTINCT non_text_traits, ',') AS non_text_traits,
         min("timestamp") AS first_ts, max("timestamp") AS last_ts
     FROM identifies GROUP BY key
 )
@@ -117,20 +118,20 @@ SELECT 'pos' AS source, 'card:' || card_no AS source_key, country AS default_cou
     marketing_consent AS marketing_consent_raw, signed_up_at AS marketing_consent_at_raw,
     NULL AS opt_out_at_raw, NULL AS do_not_call_raw,
     signed_up_at AS record_created_at_raw, signed_up_at AS record_updated_at_raw,
-    card_no AS loyalty_card_no, NULL AS shop_customer_id, NULL AS anonymous_id
+    card_no AS loyalty_card_no, NULL AS shop_customer_id, NULL AS anonymous_id, NULL AS non_text_fields_raw
 FROM pos
 UNION ALL
 SELECT 'shop', 'customer:' || c.id, coalesce(a.country, o.ship_country),
     c.first_name, c.last_name, NULL, c.email, c.phone, c.birth_date, c.gender,
     trim(concat_ws(' ', a.line1, a.line2)), a.postcode, a.city, a.country,
     c.marketing_opt_in, c.updated_at, NULL, NULL, c.created_at, c.updated_at,
-    NULL, c.id, NULL
+    NULL, c.id, NULL, NULL
 FROM raw.shop_customers c LEFT JOIN addr a ON a.customer_id = c.id LEFT JOIN last_order o ON o.customer_id = c.id
 UNION ALL
 SELECT 'shop', 'guest_order:' || id, ship_country,
     guest_first_name, guest_last_name, NULL, guest_email, guest_phone, NULL, NULL,
     ship_line1, ship_postcode, ship_city, ship_country,
-    NULL, NULL, NULL, NULL, placed_at, updated_at, NULL, NULL, NULL
+    NULL, NULL, NULL, NULL, placed_at, updated_at, NULL, NULL, NULL, NULL
 FROM raw.shop_orders WHERE customer_id IS NULL
 UNION ALL
 SELECT 'call_center', 'contact:' || k.contact_id, rc.country,
@@ -138,7 +139,7 @@ SELECT 'call_center', 'contact:' || k.contact_id, rc.country,
     NULL, NULL, NULL, NULL,
     NULL, NULL, CASE WHEN k.reason = 'opt_out' THEN k.started_at END, k.do_not_call,
     k.started_at, coalesce(k.ended_at, k.started_at),
-    r.loyalty_card_no, r.shop_customer_id, NULL
+    r.loyalty_card_no, r.shop_customer_id, NULL, NULL
 FROM contacts k
 LEFT JOIN staging.call_center_account_refs r USING (contact_id)
 LEFT JOIN ref_country rc USING (contact_id)
@@ -149,7 +150,7 @@ SELECT 'app', key, country,
     first_name, last_name, NULL, email, phone, birthday, NULL,
     street, postal_code, city, country,
     NULL, NULL, NULL, NULL, first_ts, last_ts,
-    NULL, user_id, anonymous_id
+    NULL, user_id, anonymous_id, non_text_traits
 FROM app
 ORDER BY source, source_key
 """

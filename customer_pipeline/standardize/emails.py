@@ -91,9 +91,16 @@ def _domain_valid(domain: str) -> bool:
     return _validates(f"probe@{domain}")
 
 
+_FORMULA_START = ("=", "+", "-", "@")
+
+
 def _is_valid(address: str) -> bool:
     """email-validator's verdict; a plain dot-atom local part reuses the verdict on its domain."""
     local, at, domain = address.rpartition("@")
+    if address.startswith(_FORMULA_START):
+        # RFC 5322 allows `=1+1@x.com`, but no mailbox of a person starts like a spreadsheet formula,
+        # and a valid email reaches gold, where BI tools would evaluate it (OWASP CSV injection)
+        return False
     if at and len(address) <= 254 and _PLAIN_LOCAL.fullmatch(local):
         # such a local part always passes email-validator, so only the (cached) domain can fail
         return _domain_valid(domain)
