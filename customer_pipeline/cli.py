@@ -112,7 +112,7 @@ def _print_summary(settings: Settings, run_id: str) -> None:
             extra += ["", "Data quality (headline)"] + [f"  {line}" for line in headline_figures(con)]
         from customer_pipeline.freshness import freshness_lines
 
-        extra += freshness_lines(con) + published
+        extra += summary.marts_lines(con) + freshness_lines(con) + published
         print(summary.render(con, run_id, extra))
 
 

@@ -2,6 +2,7 @@
 
 import duckdb
 
+from customer_pipeline.marts import report as marts_report
 from customer_pipeline.warehouse import table_exists
 
 SOURCES = ("pos", "shop", "call_center", "app")
@@ -15,6 +16,10 @@ LATER_STAGES = [
     ("identity", "identity.review_queue", "pairs waiting for review"),
     ("quality", "gold.data_quality_report", "data-quality metric rows"),
     ("freshness", "gold.source_freshness", "sources tracked for freshness"),
+    ("marts", "gold.customer_purchases", "purchase lines tied to customers"),
+    ("marts", "gold.customer_rfm", "customers with RFM scores and a segment"),
+    ("marts", "gold.market_basket", "product association rules"),
+    ("marts", "gold.customer_recommendations", "product recommendations"),
 ]
 
 
@@ -69,3 +74,27 @@ def render(con: duckdb.DuckDBPyConnection, run_id: str | None, extra_lines: list
             lines.append(f"  {table:36s} {'-':>9s}  {label}: stage '{stage}' not built yet")
     lines += extra_lines or []
     return "\n".join(lines)
+
+
+def marts_lines(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The customer-360 marts in a few lines: revenue identified per channel, RFM segments, rules, recommendations."""
+    if not table_exists(con, "gold.customer_purchases"):
+        return ["", "Customer-360 marts: stage 'marts' not built yet"]
+    lines = ["", "Customer-360 marts (docs/marts.md)"]
+    for c in marts_report.channel_figures(con):
+        lines.append(f"  {c['channel']:5s} revenue EUR {c['revenue_eur']:>12,.2f}, {c['identified_share']:.1%} identified "
+                     f"({c['sale_occasions']:,} sale occasions, {c['anonymous_lines']:,} anonymous lines)")
+    if table_exists(con, "gold.customer_rfm"):
+        as_of, window = con.execute("SELECT max(as_of_date), max(window_days) FROM gold.customer_rfm").fetchall()[0]
+        segments = ", ".join(f"{s['segment']} {s['customers']:,}" for s in marts_report.segment_figures(con))
+        lines.append(f"  RFM ({window} days to {as_of}): {segments}")
+    if table_exists(con, "gold.market_basket"):
+        n = con.execute("SELECT count(*) FROM gold.market_basket").fetchall()[0][0]
+        top = "; ".join(f"{r['antecedent_name']} -> {r['consequent_name']} (lift {r['lift']:.1f})"
+                        for r in marts_report.strongest_rules(con, 3))
+        lines.append(f"  basket rules: {n:,}" + (f"; strongest {top}" if top else ""))
+    if table_exists(con, "gold.customer_recommendations"):
+        served, rows = con.execute("SELECT count(DISTINCT customer_id), count(*) "
+                                   "FROM gold.customer_recommendations").fetchall()[0]
+        lines.append(f"  recommendations: {rows:,} for {served:,} customers")
+    return lines

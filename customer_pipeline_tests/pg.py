@@ -232,4 +232,33 @@ def synthetic_gold(customers: int, seed: int = 0, xref_per_customer: float = 2.5
         "household_id_history": household_history,
         "source_freshness": freshness,
         "data_quality_report": report,
+        **_synthetic_marts(ids, rng),
     }
+
+
+def _synthetic_marts(ids, rng) -> dict:
+    """The customer-360 marts in their published shape (keys as GOLD_SPECS declares them)."""
+    import numpy as np
+    import pandas as pd
+
+    lines = len(ids) * 2
+    skus = np.array([f"SKU{i}" for i in range(12)])
+    purchases = pd.DataFrame({
+        "purchase_line_id": [f"pos:R{i}:1" for i in range(lines)],
+        "occasion_id": [f"pos:R{i // 2}" for i in range(lines)],
+        "customer_id": np.where(rng.random(lines) < 0.8, ids[rng.integers(0, len(ids), lines)], None),
+        "channel": rng.choice(["pos", "shop"], lines),
+        "purchase_date": pd.Timestamp("2026-01-01") - pd.to_timedelta(rng.integers(0, 300, lines), unit="D"),
+        "sku": rng.choice(skus, lines),
+        "qty": rng.integers(-1, 4, lines),
+        "amount_eur": rng.random(lines).round(2) * 40,
+    })
+    rfm = pd.DataFrame({"customer_id": ids, "recency_days": rng.integers(0, 400, len(ids)),
+                        "frequency": rng.integers(1, 20, len(ids)), "monetary_eur": rng.random(len(ids)) * 500,
+                        "segment": rng.choice(["Champions", "Loyal", "Lost"], len(ids))})
+    basket = pd.DataFrame({"antecedent_sku": skus[:6], "consequent_sku": skus[6:], "support": 0.02,
+                           "confidence": 0.5, "lift": 3.0, "pair_count": 12})
+    recommendations = pd.DataFrame({"customer_id": np.repeat(ids[:5], 2), "rank": np.tile([1, 2], 5),
+                                    "sku": np.tile(skus[:2], 5)})
+    return {"customer_purchases": purchases, "customer_rfm": rfm, "market_basket": basket,
+            "customer_recommendations": recommendations}

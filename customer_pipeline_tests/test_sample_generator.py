@@ -14,13 +14,16 @@ import numpy as np
 import phonenumbers
 import pytest
 
+from customer_pipeline.sample import catalog as sample_catalog
 from customer_pipeline.sample import generate
+from customer_pipeline.sample import pos as sample_pos
 from customer_pipeline.sample.call_center import HEADER as CONTACT_HEADER
+from customer_pipeline.sample.catalog import BUNDLES, NEVER_TOGETHER
 from customer_pipeline.sample.dirt import BAD_PHONES
 from customer_pipeline.sample.nicknames import NICKNAMES
 from customer_pipeline.sample.persons import FAMILY_MOBILE_SHARE, make_persons
 from customer_pipeline.sample.pools import build_pools
-from customer_pipeline.sample.pos import LOYALTY_HEADER, TRANSACTION_HEADER
+from customer_pipeline.sample.pos import LAPSE_QUIET_DAYS, LOYALTY_HEADER, TRANSACTION_HEADER
 from customer_pipeline.sample.timeline import Timeline
 
 AS_OF = dt.date(2025, 6, 1)
@@ -394,3 +397,77 @@ def test_family_mobiles_look_like_personal_mobiles():
                                                  phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
     # Some members give only the family's number.
     assert any(P.mobile[i] is None and P.family_mobile[i] is not None and P.head[i] != i for i in range(P.n))
+
+
+def _baskets(out: Path) -> dict[tuple, set[str]]:
+    """Product names per sale basket: a POS receipt (store, receipt_id) or a shop order."""
+    baskets = defaultdict(set)
+    for r in _good_rows(out / "pos", "transactions_*.csv", len(TRANSACTION_HEADER)):
+        if int(r[8]) > 0:
+            baskets[("pos", r[2], r[0])].add(r[6])
+    con = sqlite3.connect(out / "shop.sqlite")
+    for order_id, name in con.execute("SELECT order_id, product_name FROM order_items"):
+        baskets[("shop", order_id)].add(name)
+    con.close()
+    return baskets
+
+
+def test_baskets_carry_bundles_and_products_never_bought_together(sample):
+    out, _ = sample
+    baskets = list(_baskets(out).values())
+    n = len(baskets)
+
+    def counts(a: str, b: str) -> tuple[int, int, int]:
+        return (sum(a in s for s in baskets), sum(b in s for s in baskets), sum(a in s and b in s for s in baskets))
+
+    for first, second, *_ in BUNDLES:
+        with_a, with_b, both = counts(first, second)
+        assert both >= 10 and both / with_a / (with_b / n) > 3, (first, second, with_a, with_b, both)  # lift
+    for a, b in NEVER_TOGETHER:
+        with_a, with_b, both = counts(a, b)
+        assert with_a and with_b and both == 0, (a, b)
+    assert sum(len(s) >= 2 for s in baskets) > 0.2 * n
+
+
+def _card_visits(out: Path) -> dict[str, list[dt.datetime]]:
+    visits = defaultdict(set)
+    for r in _good_rows(out / "pos", "transactions_*.csv", len(TRANSACTION_HEADER)):
+        if r[4]:
+            visits[r[4]].add(dt.datetime.fromisoformat(r[3][:19]))
+    return {card: sorted(times) for card, times in visits.items()}
+
+
+def test_some_card_holders_shop_on_a_rhythm_and_some_of_them_stop(sample):
+    out, _ = sample
+    steady = {}
+    for card, times in _card_visits(out).items():
+        gaps = [(b - a).total_seconds() / 86_400 for a, b in zip(times, times[1:])]
+        if len(gaps) >= 4:
+            cadence = sorted(gaps)[len(gaps) // 2]
+            # a visit falls within 20% of the cadence around its due date (plus the time of day)
+            if all(0.5 * cadence <= g <= 1.5 * cadence + 1 for g in gaps[1:]):
+                steady[card] = (cadence, times[-1])
+    assert len(steady) >= 10
+    assert any(c < 10 for c, _ in steady.values()) and any(c > 25 for c, _ in steady.values())
+    stopped = [card for card, (_, last) in steady.items() if (AS_OF - last.date()).days > LAPSE_QUIET_DAYS]
+    assert stopped and len(stopped) < len(steady)
+
+
+def test_purchase_structure_leaves_every_person_record_as_it_was(sample, tmp_path, monkeypatch):
+    out, _ = sample
+    monkeypatch.setattr(sample_catalog, "BUNDLE_SHARE", 0.0)
+    monkeypatch.setattr(sample_pos, "REGULAR_SHARE", 0.0)
+    flat = tmp_path / "flat"
+    generate(flat, persons=PERSONS, seed=7, as_of=AS_OF)
+    ours, theirs = _digest(out), _digest(flat)
+    differ = {k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k)}
+    assert differ and all(k.startswith("pos/transactions_") or k == "shop.sqlite" for k in differ)
+    person_columns = {
+        "customers": "*", "addresses": "*", "email_events": "*",
+        "orders": "id, customer_id, guest_email, guest_first_name, guest_last_name, guest_phone, status, placed_at, "
+                  "updated_at, currency, ship_line1, ship_city, ship_postcode, ship_country",
+    }
+    for table, columns in person_columns.items():
+        a, b = (sqlite3.connect(d / "shop.sqlite").execute(f"SELECT {columns} FROM {table} ORDER BY 1").fetchall()
+                for d in (out, flat))
+        assert a == b, table

@@ -172,7 +172,9 @@ def test_with_publishing_on_the_publish_asset_follows_every_gold_table(tmp_path)
     assert publish["groupName"] == "publish"
     assert {"/".join(k["path"]) for k in publish["dependencyKeys"]} == {
         f"gold/{name}" for name in ("golden_customers", "customer_xref", "customer_id_history", "households",
-                                    "household_id_history", "source_freshness", "data_quality_report")}
+                                    "household_id_history", "source_freshness", "data_quality_report",
+                                    "customer_purchases", "customer_rfm", "market_basket",
+                                    "customer_recommendations")}
 
 
 def test_asset_checks_and_freshness_policies_are_there(ui):

@@ -84,6 +84,14 @@ GOLD_SPECS: dict[str, TableSpec] = {
         indexes=(("measured_at",),),
         strict_key=False,
     ),
+    # customer-360 marts (docs/marts.md)
+    "customer_purchases": TableSpec(
+        primary_key=("purchase_line_id",),
+        indexes=(("customer_id",), ("purchase_date",), ("sku",), ("occasion_id",)),
+    ),
+    "customer_rfm": TableSpec(primary_key=("customer_id",), indexes=(("segment",),)),
+    "market_basket": TableSpec(primary_key=("antecedent_sku", "consequent_sku"), indexes=(("consequent_sku",),)),
+    "customer_recommendations": TableSpec(primary_key=("customer_id", "rank"), indexes=(("sku",),)),
 }
 
 

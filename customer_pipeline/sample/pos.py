@@ -6,12 +6,13 @@ from pathlib import Path
 import numpy as np
 
 from customer_pipeline.sample import dirt, records
-from customer_pipeline.sample.catalog import Catalog, money
+from customer_pipeline.sample.catalog import Catalog, line_numbers, money
 from customer_pipeline.sample.files import groups, month_files, unique_ints, write_csv
 from customer_pipeline.sample.persons import Persons
 from customer_pipeline.sample.phones import PhoneBook
 from customer_pipeline.sample.pools import COUNTRIES, CURRENCY
-from customer_pipeline.sample.timeline import Timeline, at_opening_hours, eu_summer, iso, uniform_between, us_summer
+from customer_pipeline.sample.timeline import (DAY_S, Timeline, at_opening_hours, eu_summer, iso, uniform_between,
+                                               us_summer)
 
 LOYALTY_HEADER = ("card_no", "store_id", "country", "signed_up_at", "first_name", "last_name", "gender",
                   "birth_date", "phone", "email", "postcode", "city", "marketing_consent")
@@ -21,6 +22,16 @@ STORES_PER_COUNTRY = {"GB": 6, "DE": 5, "FR": 4, "NL": 3, "US": 5}
 STORE_ID = np.array([f"{c}{i + 1:03d}" for c in COUNTRIES for i in range(STORES_PER_COUNTRY[c])], dtype=object)
 STORE_COUNTRY = np.array([ci for ci, c in enumerate(COUNTRIES) for _ in range(STORES_PER_COUNTRY[c])])
 _COUNTRY_STORES = [np.flatnonzero(STORE_COUNTRY == ci) for ci in range(len(COUNTRIES))]
+# Shopping rhythms, what gold.customer_rfm looks for: a share of the cards comes back on a regular cadence
+# (the weekly shop, the monthly refill), the others now and then; some regulars stop coming long before the
+# person goes quiet elsewhere (a competitor opened nearby).
+REGULAR_SHARE = 0.3
+CADENCE_DAYS = np.array([7, 14, 30, 60])
+CADENCE_P = np.array([0.15, 0.3, 0.35, 0.2])
+CADENCE_JITTER = 0.2  # a visit falls within this share of the cadence around its due date
+LAPSE_SHARE = 0.3  # of the regulars
+LAPSE_QUIET_DAYS = 90  # a lapsed regular's last visit is at least this long before the person's last activity
+MAX_REGULAR_VISITS = 120
 _PHONE_FORMATS = {"national": 0.45, "compact": 0.15, "intl": 0.12, "e164": 0.06, "intl00": 0.05, "paren": 0.09,
                   "plus0": 0.03, "dashed": 0.05}
 
@@ -139,15 +150,34 @@ def write_loyalty(out: Path, P: Persons, book: PhoneBook, tl: Timeline, rng: np.
     return summary, truth, Cards(person=person, card_no=card_no), (store, local)
 
 
-def write_transactions(out: Path, P: Persons, cards: Cards, card_store: np.ndarray, card_local: np.ndarray,
-                       cat: Catalog, tl: Timeline, rng: np.random.Generator) -> dict:
+def _card_visits(P: Persons, cards: Cards, card_local: np.ndarray, rng: np.random.Generator):
+    """Receipts of the cards: (card, store-local time); the first at signup, then a regular's on its cadence
+    (until it lapses), an occasional shopper's at random times up to the person's last activity."""
     n_cards = len(cards.card_no)
-    per_card = 1 + rng.poisson(1.0, n_cards)
+    until = P.last_seen[cards.person]
+    regular = rng.random(n_cards) < REGULAR_SHARE
+    cadence = (CADENCE_DAYS[rng.choice(len(CADENCE_DAYS), n_cards, p=CADENCE_P)] * DAY_S).astype("timedelta64[s]")
+    lapse_lo, lapse_hi = card_local + 3 * cadence, until - np.timedelta64(LAPSE_QUIET_DAYS * DAY_S, "s")
+    lapses = regular & (rng.random(n_cards) < LAPSE_SHARE) & (lapse_lo < lapse_hi)
+    stop = np.where(lapses, uniform_between(rng, lapse_lo, lapse_hi), until)
+    span = np.maximum((stop - card_local).astype(np.int64), 0)
+    rounds = np.minimum(span // cadence.astype(np.int64), MAX_REGULAR_VISITS)
+    per_card = np.where(regular, 1 + rounds, 1 + rng.poisson(1.0, n_cards))
     card = np.repeat(np.arange(n_cards), per_card)
     first = np.r_[0, np.cumsum(per_card)[:-1]]
-    # The first purchase happens at signup; later ones at the home store or another store nearby.
-    local = at_opening_hours(rng, uniform_between(rng, card_local[card], P.last_seen[cards.person[card]]))
+    visit = np.arange(len(card)) - np.repeat(first, per_card)
+    jitter = (rng.uniform(-CADENCE_JITTER, CADENCE_JITTER, len(card)) * cadence[card].astype(np.int64)).astype(np.int64)
+    due = card_local[card] + (visit * cadence[card].astype(np.int64) + jitter).astype("timedelta64[s]")
+    now_and_then = uniform_between(rng, card_local[card], until[card])
+    local = at_opening_hours(rng, np.where(regular[card], np.minimum(due, until[card]), now_and_then))
     local[first] = card_local + rng.integers(30, 300, n_cards).astype("timedelta64[s]")
+    return card, local, first
+
+
+def write_transactions(out: Path, P: Persons, cards: Cards, card_store: np.ndarray, card_local: np.ndarray,
+                       cat: Catalog, tl: Timeline, rng: np.random.Generator) -> dict:
+    card, local, first = _card_visits(P, cards, card_local, rng)
+    # The first purchase happens at the home store (at signup); later ones there or at another store nearby.
     store = card_store[card].copy()
     away = rng.random(len(card)) < 0.25
     away[first] = False
@@ -175,8 +205,8 @@ def write_transactions(out: Path, P: Persons, cards: Cards, card_store: np.ndarr
 
     lines_per = 1 + rng.poisson(0.9, n_receipts)
     rc = np.repeat(np.arange(n_receipts), lines_per)
-    line_no = np.arange(len(rc)) - np.repeat(np.r_[0, np.cumsum(lines_per)[:-1]], lines_per) + 1
-    item = cat.sample(rng, len(rc))
+    rc, item, _ = cat.with_bundles(rc, cat.sample(rng, len(rc)), n_receipts, rng)
+    line_no = line_numbers(rc)
     currency = np.array([CURRENCY[c] for c in COUNTRIES], dtype=object)[STORE_COUNTRY[store[rc]]]
     qty = rng.choice([1, 2, 3, 4], len(rc), p=[0.72, 0.18, 0.07, 0.03]) * np.where(is_return[rc], -1, 1)
     unit = cat.price_cents(item, currency)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from customer_pipeline.sample import dirt, records
-from customer_pipeline.sample.catalog import Catalog, money
+from customer_pipeline.sample.catalog import Catalog, line_numbers, money
 from customer_pipeline.sample.persons import Persons, email_local_part
 from customer_pipeline.sample.phones import PhoneBook
 from customer_pipeline.sample.pools import COUNTRIES, CURRENCY
@@ -173,9 +173,13 @@ def _orders(P: Persons, book: PhoneBook, acc: Accounts, deleted: np.ndarray, gue
 
     lines = 1 + rng.poisson(0.6, len(person))
     it_order = np.repeat(np.arange(len(person)), lines)
-    line_no = np.arange(len(it_order)) - np.repeat(np.r_[0, np.cumsum(lines)[:-1]], lines) + 1
     item = cat.sample(rng, len(it_order))
     qty = rng.choice([1, 2, 3], len(it_order), p=[0.8, 0.15, 0.05])
+    # Bundles come from a stream of their own (spawning draws nothing): the mail events drawn after are as before.
+    extra = rng.spawn(1)[0]
+    it_order, item, origin = cat.with_bundles(it_order, item, len(person), extra)
+    qty = np.where(origin >= 0, qty[np.maximum(origin, 0)], extra.choice([1, 2, 3], len(origin), p=[0.8, 0.15, 0.05]))
+    line_no = line_numbers(it_order)
     unit = cat.price_cents(item, currency[it_order])
     total = np.bincount(it_order, weights=unit * qty, minlength=len(person)).astype(np.int64)
 

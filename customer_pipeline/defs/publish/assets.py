@@ -15,6 +15,8 @@ from customer_pipeline.warehouse import read_df, table_exists
 GOLD_TABLES = (
     "golden_customers", "customer_xref", "customer_id_history", "households", "household_id_history",
     "source_freshness", "data_quality_report",
+    # customer-360 marts (docs/marts.md)
+    "customer_purchases", "customer_rfm", "market_basket", "customer_recommendations",
 )
 GOLD_KEYS = [dg.AssetKey(["gold", name]) for name in GOLD_TABLES]
 
@@ -39,8 +41,8 @@ def publish_resource_from_env() -> PostgresPublishResource:
 
 @dg.asset(
     key=["publish", "postgres_gold"], group_name="publish", kinds={"postgres"}, pool=WAREHOUSE_POOL, deps=GOLD_KEYS,
-    description="Gold tables (golden customers, xref, id history, households, freshness, quality report) published "
-                "to PostgreSQL.",
+    description="Gold tables (golden customers, xref, id history, households, freshness, quality report, "
+                "customer-360 marts) published to PostgreSQL.",
 )
 def postgres_gold(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, postgres_publish: PostgresPublishResource
