@@ -73,7 +73,7 @@ def make_landing(root: Path) -> Path:
              app_event("m2", "track", event="Product Viewed", properties={"sku": "SKU1"}),
              app_event("m3", "alias", user="1", previousId="dev-1")]
     write(root / "app_events/events_2026-10-03T12.jsonl", ("\n".join(lines) + "\n").encode())
-    write(root / "app_events/events_2026-10-03T13.jsonl.gz", gzip.compress((app_event("m4", "screen", user="1") + "\n").encode()))
+    write(root / "app_events/events_2026-10-03T13.jsonl.gz", gzip.compress((app_event("m4", "screen", user="1") + "\n").encode(), mtime=0))
     make_shop(f"sqlite:///{root / 'shop.sqlite'}")
     return root
 

@@ -160,7 +160,7 @@ def _messy_landing(landing):
         events += ["{broken", app_event("", "track"), app_event(f"a{day}", "alias")]
         body = ("\n".join(events) + "\n").encode()
         write(landing / (f"app_events/events_2026-10-0{day}T1{day}.jsonl" + (".gz" if day % 2 else "")),
-              gzip.compress(body) if day % 2 else body)
+              gzip.compress(body, mtime=0) if day % 2 else body)  # mtime=0: the same bytes on every write
     write(landing / "pos/loyalty_signups_S09_2026-10-09.csv", b"\x00binary\x00")
     write(landing / "app_events/notes.txt", b"not a delivery")
 
