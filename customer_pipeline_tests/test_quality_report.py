@@ -142,3 +142,11 @@ def test_asset_appends_history_and_refreshes_latest(tmp_path):
 def test_headline_figures_without_a_report(tmp_path):
     with wh.connect(tmp_path / "w.duckdb") as con:
         assert report.headline_figures(con) == []
+
+
+def test_valid_email_has_one_definition_the_share_of_emails_given():
+    # 4 records, 2 give an email, 1 of them valid: 50% valid of given (25% of all records is another figure)
+    df = pd.DataFrame({"email": ["a@x.de", "broken", None, ""], "email_valid": [True, False, None, None],
+                       "phone_raw": [None] * 4, "phone_valid": [None] * 4})
+    assert report.validity_counts(df, "email") == (1, 2)
+    assert report.validity_counts(df, "phone") == (0, 0)

@@ -96,6 +96,14 @@ def _duplicates(values: pd.Series) -> tuple[int, int]:
     return int(counts[counts > 1].sum()), int(len(given))
 
 
+def validity_counts(df: pd.DataFrame, label: str) -> tuple[int, int]:
+    """(valid, given) for `email`, `phone` or `birth_date`: the one definition of "valid X" (share of the
+    values given), used by the report and by every asset that shows the figure."""
+    _, flag, given_col = next(v for v in VALIDITY if v[0] == label)
+    given = _present(_column(df, given_col))
+    return int((_flag(_column(df, flag)) & given).sum()), int(given.sum())
+
+
 def _person_metrics(df: pd.DataFrame, source: str, now: pd.Timestamp) -> list[dict]:
     rows = [_row(source, "records", None, len(df), None)]
     n = len(df)

@@ -8,6 +8,7 @@ import dagster as dg
 from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
 from customer_pipeline.privacy import mask_frame
+from customer_pipeline.quality.report import validity_counts
 from customer_pipeline.staging import unify
 from customer_pipeline.standardize.person_records import standardize_person_records
 from customer_pipeline.warehouse import replace_table
@@ -69,8 +70,11 @@ def person_records(context: dg.AssetExecutionContext, warehouse: WarehouseResour
             "records_per_source": dg.MetadataValue.json({k: int(v) for k, v in per_source.items()}),
             "standardise_seconds": dg.MetadataValue.float(round(seconds, 2)),
             "records_per_second": dg.MetadataValue.int(int(rate)),
-            "valid_email_share": dg.MetadataValue.float(round(float(records["email_valid"].fillna(False).mean()), 4)),
-            "valid_phone_share": dg.MetadataValue.float(round(float(records["phone_valid"].fillna(False).mean()), 4)),
+            # one definition with the quality report: valid among the values given (and, apart, among all records)
+            **{f"valid_{label}_share_of_given": dg.MetadataValue.float(round(v / g, 4) if g else 1.0)
+               for label, (v, g) in ((lb, validity_counts(records, lb)) for lb in ("email", "phone"))},
+            "records_with_valid_email_share": dg.MetadataValue.float(
+                round(float(records["email_valid"].fillna(False).astype(bool).mean()), 4)),
             "preview": dg.MetadataValue.md(mask_frame(preview).to_markdown(index=False)),
         }
     )
