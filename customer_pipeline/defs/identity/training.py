@@ -30,10 +30,13 @@ def splink_model(context: dg.AssetExecutionContext, config: ModelConfig, warehou
         version, trained = model_store.load_or_train(con, records, pinned_path=settings.pinned_model_path(),
                                                      retrain=config.retrain)
     meta = model_metadata(version, records)
-    if trained:
+    # a retrain redraws the charts here (its job runs this asset alone); on a first run identity/model_charts,
+    # missing too, draws them once
+    if trained and config.retrain:
         charts = linking.write_charts(records, version.model, settings.charts_dir(),
                                       settings.accept_weight(), settings.review_low_weight())
         meta.update(chart_metadata(charts))
+    if trained:
         context.log.info(f"identity model version {version.version} trained on {len(records)} records")
     else:
         context.log.info(f"identity model version {version.version} in use ({version.source}); not retrained")
