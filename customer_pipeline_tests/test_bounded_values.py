@@ -8,13 +8,15 @@ import pandas as pd
 import pytest
 
 from customer_pipeline.cli import main
-from customer_pipeline.ingest.formats import POS_LOYALTY
+from customer_pipeline.ingest.formats import CALL_CENTER, KEY_MAX_LENGTH, POS_LOYALTY, POS_TRANSACTIONS
+from customer_pipeline.ingest.parsing import parse_csv, parse_jsonl
 from customer_pipeline.standardize.guards import FIELD_LIMITS, FORMULA_START
 from customer_pipeline.standardize.person_records import INPUT_COLUMNS, standardize_person_records
 from customer_pipeline_tests import pg
-from customer_pipeline_tests.landing import csv_bytes, loyalty_row, write
+from customer_pipeline_tests.landing import app_event, contact_row, csv_bytes, loyalty_row, transaction_row, write
 
 NOW = dt.datetime(2026, 11, 1)
+LONG_KEY = "9" * 9_000
 HUGE_FIRST = "Anna" * (5 * 2**20 // 4)  # 5 MB
 LONG_LAST = "X" * 9_000
 GOLD_TEXT_LIMITS = {"first_name": 100, "last_name": 100, "email": 254, "street": 200, "postcode": 20, "city": 100}
@@ -63,6 +65,29 @@ def test_formula_email_is_invalid_and_phones_keep_their_plus():
     assert standardize_person_records(_records(email_raw="o'brien+news@example.com"), None, NOW).iloc[0]["email_valid"]
 
 
+def test_over_long_keys_are_quarantined_with_reason():
+    """A key cannot be cut or nulled (it would join the wrong records): the row goes to quarantine."""
+    edge = "K" * KEY_MAX_LENGTH
+    cases = [
+        (POS_LOYALTY, [loyalty_row(edge), loyalty_row(LONG_KEY)], "card_no", "3"),
+        (POS_TRANSACTIONS, [transaction_row(edge), transaction_row(LONG_KEY)], "receipt_id", "3"),
+        (CALL_CENTER, [contact_row(edge), contact_row(LONG_KEY)], "contact_id", "4"),  # notes span two lines
+    ]
+    for family, rows, key, ref in cases:
+        result = parse_csv(csv_bytes(family.columns, rows), family)
+        assert len(result.rows) == 1 and result.rows[0][family.columns.index(key)] == edge, family.name
+        assert [r.record_ref for r in result.rejects] == [ref], family.name
+        assert f"key field '{key}' is longer than {KEY_MAX_LENGTH} characters (9000)" in result.rejects[0].reason
+    events = "\n".join([app_event("m1", user="u" * KEY_MAX_LENGTH), app_event("m2", user=LONG_KEY),
+                         app_event("m" * 300), app_event("m4", anon=LONG_KEY)]).encode()
+    result = parse_jsonl(events, gzipped=False)
+    assert len(result.rows) == 1 and [r.reason for r in result.rejects] == [
+        f"key 'userId' is longer than {KEY_MAX_LENGTH} characters",
+        f"key 'messageId' is longer than {KEY_MAX_LENGTH} characters",
+        f"key 'anonymousId' is longer than {KEY_MAX_LENGTH} characters",
+    ]
+
+
 # --- the whole pipeline, published to PostgreSQL ----------------------------------------------------------------
 
 
@@ -76,6 +101,7 @@ def sample_landing(tmp_path_factory):
         loyalty_row("FORM1", first="=HYPERLINK(\"http://evil\",\"x\")", last="-1+1", email="=1+1@example.com"),
         loyalty_row("FORM2", first="@SUM(A1)", last="+cmd", email="form2@example.de"),
         loyalty_row("FUT01", first="Futura", last="Later", email="fut01@example.de", signed="2099-01-01T10:00:00"),
+        loyalty_row(LONG_KEY, first="Keya", last="Long", email="longkey@example.de"),
     ]
     write(landing / "pos/loyalty_signups_S77_2026-10-30.csv", csv_bytes(POS_LOYALTY.columns, hostile))
     return landing
@@ -112,6 +138,10 @@ def test_hostile_values_run_and_publish(tmp_path, monkeypatch, sample_landing, p
     found = {(m, f): n for _, m, f, n in metrics}
     assert found[("oversized", "first_name")] >= 1 and found[("oversized", "last_name")] >= 1
     assert found[("formula_neutralised", "last_name")] >= 1 and found[("future_dated", "record_created")] >= 1
+    with duckdb.connect(str(wh), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM quarantine.rejected_records WHERE reason LIKE "
+                           "'key field ''card_no'' is longer than%'").fetchall()[0][0] == 1
+        assert con.execute("SELECT max(length(source_key)) FROM gold.customer_xref").fetchall()[0][0] <= 200
 
     with contextlib.closing(pg.connect(pg_url)) as conn:
         longest = pg.scalar(conn, "SELECT max(greatest(length(first_name), length(last_name))) FROM gold.golden_customers")

@@ -70,4 +70,7 @@ def test_sample_then_run_twice_is_idempotent(settings_env, capsys):
     assert main(["run"]) == 0
     with duckdb.connect(str(settings_env / "w.duckdb"), read_only=True) as con:
         again = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in first}
+        state = dict(con.execute("SELECT key, value FROM meta.staging_state").fetchall())
     assert again == first
+    # nothing new: staging standardised no record again (issue 13)
+    assert (state["last_mode"], state["last_standardised"], state["last_removed"]) == ("incremental", "0", "0")

@@ -16,6 +16,14 @@ class CsvFamily:
     decimals: tuple[str, ...] = ()
     timestamps: tuple[str, ...] = ()
     optional_timestamps: tuple[str, ...] = field(default=())
+    keys: tuple[str, ...] = ()  # identifiers that become source keys or joins: bounded by KEY_MAX_LENGTH
+
+
+# Longest identifier (card number, contact or receipt id, Segment messageId/userId/anonymousId) a row may
+# carry. A key cannot be shortened or nulled like a name (a cut key would join the wrong records), so a row
+# with a longer one is quarantined; 128 is far above any real card, UUID (36) or Segment id (<= 64) and far
+# below what PostgreSQL can index.
+KEY_MAX_LENGTH = 128
 
 
 POS_LOYALTY = CsvFamily(
@@ -29,6 +37,7 @@ POS_LOYALTY = CsvFamily(
     ),
     required=("card_no",),
     timestamps=("signed_up_at",),
+    keys=("card_no", "store_id"),
 )
 
 POS_TRANSACTIONS = CsvFamily(
@@ -44,6 +53,7 @@ POS_TRANSACTIONS = CsvFamily(
     ints=("line_no", "qty", "bonus_points"),
     decimals=("unit_price", "discount"),
     timestamps=("sold_at",),
+    keys=("receipt_id", "store_id", "card_no", "sku"),
 )
 
 CALL_CENTER = CsvFamily(
@@ -58,6 +68,7 @@ CALL_CENTER = CsvFamily(
     required=("contact_id",),
     timestamps=("started_at",),
     optional_timestamps=("ended_at",),
+    keys=("contact_id", "account_ref", "agent_id"),
 )
 
 CSV_FAMILIES = {f.name: f for f in (POS_LOYALTY, POS_TRANSACTIONS, CALL_CENTER)}

@@ -11,7 +11,7 @@ import re
 import zlib
 from dataclasses import dataclass, field
 
-from customer_pipeline.ingest.formats import APP_EVENT_TYPES, CsvFamily
+from customer_pipeline.ingest.formats import APP_EVENT_TYPES, KEY_MAX_LENGTH, CsvFamily
 
 BOM = "\ufeff"
 # what `surrogateescape` decodes an undecodable byte to
@@ -107,11 +107,15 @@ def _row_checker_by_index(family: CsvFamily):
     decimals = [(pos[c], c) for c in family.decimals]
     timestamps = [(pos[c], c) for c in family.timestamps]
     optional_timestamps = [(pos[c], c) for c in family.optional_timestamps]
+    keys = [(pos[c], c) for c in family.keys]
 
     def check(values: list) -> str | None:
         for i, col in required:
             if not (values[i] or "").strip():
                 return f"required field '{col}' is blank"
+        for i, col in keys:
+            if len((values[i] or "").strip()) > KEY_MAX_LENGTH:
+                return f"key field '{col}' is longer than {KEY_MAX_LENGTH} characters ({len(values[i].strip())})"
         for i, col in ints:
             value = values[i] or ""
             if value.strip() and not _is_int(value):
@@ -231,6 +235,9 @@ def _event_problem(event) -> str | None:
         return f"key 'timestamp' missing or not ISO 8601: {event.get('timestamp')!r}"
     if not (event.get("anonymousId") or event.get("userId")):
         return "neither 'anonymousId' nor 'userId' present"
+    for key in ("messageId", "anonymousId", "userId", "previousId"):
+        if len(str(event.get(key) or "").strip()) > KEY_MAX_LENGTH:
+            return f"key '{key}' is longer than {KEY_MAX_LENGTH} characters"
     if event.get("traits") is not None and not isinstance(event.get("traits"), dict):
         return "key 'traits' is not an object"
     if event["type"] == "alias" and not (event.get("previousId") and event.get("userId")):

@@ -158,9 +158,11 @@ def _problem(table: ShopTable, row: dict) -> str | None:
     for col in table.ints:
         value = row.get(col)
         try:
-            int(value)
+            number = int(value)
         except (TypeError, ValueError):
-            return f"field '{col}' is not an integer: {value!r}"
+            return f"field '{col}' is not an integer: {str(value)[:40]!r}"
+        if not -(2**63) <= number < 2**63:  # ids become source keys and BIGINT columns
+            return f"field '{col}' is out of the 64-bit integer range"
     for col in table.timestamps:
         if parse_timestamp(row.get(col)) is None:
             return f"field '{col}' is not a timestamp: {row.get(col)!r}"
