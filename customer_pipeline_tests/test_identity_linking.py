@@ -459,3 +459,21 @@ def test_typo_tolerant_keys_survive_transposed_postcode_digits_and_swapped_names
 
     truth = pd.DataFrame({"record_id": ["shop|customer:a", "shop|customer:b"], "person": ["p", "p"]})
     assert blocking_recall(pd.DataFrame([a, b]), truth)["recall"] == 1.0
+
+
+def test_predict_new_finds_exactly_the_full_runs_links_that_touch_new_records(trained):
+    """Issue 13: scoring only the new records against all (predict_within + predict_between, whole-population
+    term frequencies and prior) gives the very links a full predict gives for pairs touching them."""
+    records, _, model_path, _ = trained
+    full = linking.predict(records, model_path)
+    ids = records["source"] + "|" + records["source_key"]
+    new_ids = set(ids.sample(frac=0.1, random_state=3))
+    touched = full[full["record_id_l"].isin(new_ids) | full["record_id_r"].isin(new_ids)]
+    new = linking.predict_new(records.assign(record_id=ids), new_ids, model_path)
+    assert new.attrs["new_records"] == len(new_ids) and len(new) == len(touched) > 20
+    key = ["record_id_l", "record_id_r"]
+    merged = touched.merge(new, on=key, suffixes=("_full", "_new"), validate="one_to_one")
+    assert len(merged) == len(touched)
+    assert (merged["match_weight_full"] - merged["match_weight_new"]).abs().max() < 1e-6
+    assert (merged["comparison_detail_full"] == merged["comparison_detail_new"]).all()
+    assert linking.predict_new(records.assign(record_id=ids), set(), model_path).empty

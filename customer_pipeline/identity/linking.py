@@ -259,6 +259,51 @@ def predict(records: pd.DataFrame, model_path: str | Path | dict,
     return links[LINK_COLUMNS]
 
 
+def predict_new(records: pd.DataFrame, new_ids, model_path: str | Path | dict,
+                threshold_match_weight: float = DEFAULT_REVIEW_LOW_WEIGHT) -> pd.DataFrame:
+    """The links `predict` would find among pairs with at least one record in `new_ids`, scored the same
+    way: the same blocking rules, the term frequencies and the prior of the whole population.
+
+    Splink's `predict_within` scores the new records among themselves and `predict_between` scores them
+    against the others (never two existing records with each other). `links.attrs["new_records"]` holds
+    how many records were new.
+    """
+    started = time.perf_counter()
+    model = load_model(model_path)
+    prepared = sm.prepare(records)
+    is_new = prepared[sm.UNIQUE_ID].isin(set(new_ids))
+    empty = pd.DataFrame({c: pd.Series(dtype="object") for c in LINK_COLUMNS})
+    empty.attrs["new_records"] = int(is_new.sum())
+    if not is_new.any() or len(prepared) < 2:
+        return empty
+    scaled = prior_for(model, len(prepared))
+    if scaled is not None:
+        model = {**model, "probability_two_random_records_match": scaled}
+    with sm.duckdb_session(len(prepared)) as db_api:
+        linker = sm.new_linker(db_api, prepared, model)
+        for column in linker._settings_obj._term_frequency_columns:
+            linker.table_management.compute_tf_table(column.unquote().name)
+        comps = linker._settings_obj.comparisons
+        names = [c.output_column_name for c in comps]
+        tf_names = {c.output_column_name for c in comps if c._has_tf_adjustments}
+        new = db_api.register(prepared[is_new].reset_index(drop=True), dataset_display_name="new_records")
+        scored = [linker.inference.predict_within(new, threshold_match_weight=threshold_match_weight,
+                                                  warning_mode="never")]
+        if (~is_new).any():
+            existing = db_api.register(prepared[~is_new].reset_index(drop=True), dataset_display_name="existing_records")
+            scored.append(linker.inference.predict_between(existing, new, threshold_match_weight=threshold_match_weight,
+                                                           warning_mode="never"))
+        frames = [db_api.duckdb_con.execute(_links_sql(p.physical_name, names, tf_names)).df() for p in scored]
+    links = pd.concat([f for f in frames if len(f)] or [empty], ignore_index=True)
+    links = links.sort_values(["record_id_l", "record_id_r"], ignore_index=True)
+    links["match_weight"] = links["match_weight"].astype("float64")
+    links["match_probability"] = links["match_probability"].astype("float64")
+    links.attrs["new_records"] = int(is_new.sum())
+    logger.info("Splink scored %d new of %d records, kept %d links with match weight >= %s in %.1fs",
+                int(is_new.sum()), len(prepared), len(links), threshold_match_weight, time.perf_counter() - started)
+    return links[LINK_COLUMNS]
+
+
 def model_blocking_rules(model: dict | None) -> list:
     """The prediction blocking rules a model is scored with (its own keys, or every candidate)."""
     info = (model or {}).get("customer_pipeline") or {}

@@ -8,12 +8,12 @@ import pandas as pd
 from customer_pipeline.defs.identity import settings
 from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
-from customer_pipeline.identity import linking, model_store, store
+from customer_pipeline.identity import incremental, linking, model_store, store
 from customer_pipeline.identity.clustering import cluster
 from customer_pipeline.identity.deterministic import deterministic_links
 from customer_pipeline.identity.ids import assign_ids
 from customer_pipeline.identity.splink_model import people_for_clustering, record_evidence
-from customer_pipeline.warehouse import replace_table, transaction
+from customer_pipeline.warehouse import transaction
 
 MODEL_KEY = dg.AssetKey(["identity", "splink_model"])
 MODEL_FITS_DATA = "identity_model_fits_data"
@@ -42,6 +42,10 @@ def model_metadata(version: model_store.ModelVersion, records: pd.DataFrame) -> 
     }
 
 
+class LinksConfig(dg.Config):
+    full_refresh: bool = False  # score every pair again (by default only pairs touching new or changed records)
+
+
 @dg.asset(
     key=["identity", "links"], group_name="identity", kinds={"duckdb", "splink"}, pool=WAREHOUSE_POOL,
     deps=[dg.AssetKey(["staging", "person_records"]), dg.AssetKey(["staging", "app_identity_links"]), MODEL_KEY],
@@ -49,19 +53,34 @@ def model_metadata(version: model_store.ModelVersion, records: pd.DataFrame) -> 
                                    description="The records scored look like those the model was trained on (WARN)")],
     description="Evidence that two records are one person: deterministic links and Splink-scored pairs.",
 )
-def links(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def links(context: dg.AssetExecutionContext, config: LinksConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    review_low = settings.review_low_weight()
     with warehouse.connect() as con:
         records = con.execute("SELECT * FROM staging.person_records").df()
         app_links = con.execute("SELECT anonymous_id, user_id FROM staging.app_identity_links").df()
         # the first run against a warehouse trains its model here when identity/splink_model has not run
         version, trained = model_store.load_or_train(con, records, pinned_path=settings.pinned_model_path())
+        plan = incremental.plan(con, records, version.version, review_low, force_full=config.full_refresh)
+        old_links = con.execute("SELECT * FROM identity.links").df() if plan.mode == "incremental" else None
     hard = deterministic_links(records, app_links)
-    scored = linking.predict(records, version.model, threshold_match_weight=settings.review_low_weight())
-    pairs_compared = scored.attrs.get("pairs_compared", 0)
+    if plan.mode == "incremental":
+        fresh = linking.predict_new(records, plan.new_ids, version.model, threshold_match_weight=review_low)
+        scored = pd.concat([f for f in (incremental.kept_links(old_links, plan), fresh) if len(f)] or [fresh],
+                           ignore_index=True)
+        context.log.info(f"incremental scoring: {len(plan.new_ids)} new or changed records scored against "
+                         f"{len(records)}, links of {len(plan.gone_ids)} changed or removed records dropped")
+    else:
+        context.log.info(f"full scoring: {plan.reason}")
+        scored = linking.predict(records, version.model, threshold_match_weight=review_low)
+    pairs_compared = scored.attrs.get("pairs_compared", 0) if plan.mode == "full" else None
     frames = [f for f in (hard, scored) if len(f)]
     all_links = pd.concat(frames, ignore_index=True) if frames else hard
     with warehouse.connect() as con:
-        replace_table(con, "identity.links", all_links)
+        with transaction(con):
+            con.register("_links", all_links)
+            con.execute("CREATE OR REPLACE TABLE identity.links AS SELECT * FROM _links")
+            con.unregister("_links")
+            incremental.save(con, records, version.version, review_low, plan)
     by_type = all_links.groupby("link_type").size().to_dict() if len(all_links) else {}
     accepted_mask = scored["match_weight"] >= settings.accept_weight() if len(scored) else None
     accepted = int(accepted_mask.sum()) if len(scored) else 0
@@ -89,7 +108,10 @@ def links(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg
     return dg.MaterializeResult(check_results=[fits], metadata={
         "dagster/row_count": dg.MetadataValue.int(len(all_links)),
         "records": dg.MetadataValue.int(len(records)),
-        "pairs_compared": dg.MetadataValue.int(int(pairs_compared)),
+        "scoring": dg.MetadataValue.text("full: " + plan.reason if plan.mode == "full" else "incremental"),
+        "records_scored_this_run": dg.MetadataValue.int(len(records) if plan.mode == "full" else len(plan.new_ids)),
+        # pairs compared: the blocked pairs of a full scoring (an incremental one scores far fewer)
+        **({"pairs_compared": dg.MetadataValue.int(int(pairs_compared))} if pairs_compared is not None else {}),
         "pairs_by_blocking_rule": dg.MetadataValue.md(rule_table),
         "splink_links_accepted": dg.MetadataValue.int(accepted),
         "estimated_precision_of_accepted_links": dg.MetadataValue.float(round(estimated_precision, 5)),
