@@ -4,7 +4,10 @@ import duckdb
 import pytest
 
 from customer_pipeline.cli import main
+from customer_pipeline.defs.identity import settings
 from customer_pipeline.identity import linking, model_store
+from customer_pipeline.identity.clustering import cluster
+from customer_pipeline.identity.splink_model import people_for_clustering, record_evidence
 from customer_pipeline.ingest.formats import POS_LOYALTY
 from customer_pipeline_tests.landing import csv_bytes, loyalty_row, write
 
@@ -67,5 +70,22 @@ def test_new_file_is_scored_incrementally_and_matches_a_full_scoring(env):
     merged = stored.merge(full, on=["record_id_l", "record_id_r"])
     assert (merged["match_weight_x"] - merged["match_weight_y"]).abs().max() < 0.5
 
-    assert main(["run"]) == 0  # nothing new: nothing scored
+    # clustering only the changed components gives the partition and review queue of clustering everything
+    assert int(state["last_records_clustered"]) < 0.2 * len(records)
+    with duckdb.connect(str(wh), read_only=True) as con:
+        all_links = con.execute("SELECT * FROM identity.links").df()
+        queue = set(con.execute("SELECT record_id_l, record_id_r, reason FROM identity.review_queue").fetchall())
+    clusters, review = cluster(records["record_id"], all_links, settings.accept_weight(), settings.review_low_weight(),
+                               None, evidence=record_evidence(records),
+                               name_only_accept_weight=settings.name_only_accept_weight(),
+                               people=people_for_clustering(records))
+    by_customer = {}
+    for record_id, customer in xref.items():
+        by_customer.setdefault(customer, set()).add(record_id)
+    assert {frozenset(g) for _, g in clusters.groupby("cluster_key")["record_id"]} == {
+        frozenset(g) for g in by_customer.values()}
+    assert set(zip(review["record_id_l"], review["record_id_r"], review["reason"])) == queue
+
+    assert main(["run"]) == 0  # nothing new: nothing scored, nothing clustered
     assert (_state(wh)["last_mode"], _state(wh)["last_new_records"]) == ("incremental", "0")
+    assert _state(wh)["last_records_clustered"] == "0"

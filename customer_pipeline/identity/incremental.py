@@ -7,11 +7,14 @@ so the whole population is scored again once it has grown or shrunk by `FULL_RES
 the last full scoring, and whenever the model or the review floor changed.
 """
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 
+from customer_pipeline.identity.clustering import connected_components
 from customer_pipeline.staging.incremental import HASH_COLUMN
 from customer_pipeline.warehouse import table_exists
 
@@ -87,3 +90,126 @@ def save(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, model_version: i
     con.unregister("_scored")
     con.execute(f"CREATE OR REPLACE TABLE {STATE_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR)")
     con.executemany(f"INSERT INTO {STATE_TABLE} VALUES (?, ?)", list(state.items()))
+
+
+# --- clustering: only the components that changed ------------------------------------------------------
+
+CLUSTER_STATE = "identity.cluster_state"  # the last clustering: record -> cluster, with its component's fingerprint
+REVIEW_STATE = "identity.review_state"  # the last review pairs, with their component's fingerprint
+
+
+def clustering_salt(*settings) -> str:
+    """What else a clustering depends on: its settings and the clustering code itself."""
+    from customer_pipeline.identity import clustering
+
+    digest = hashlib.sha256(Path(clustering.__file__).read_bytes())
+    digest.update(repr(settings).encode())
+    return digest.hexdigest()[:16]
+
+
+def components(record_ids: pd.Series, links: pd.DataFrame, decisions: pd.DataFrame | None) -> pd.DataFrame:
+    """`record_id, component` (the component's smallest record id) over every link and decision.
+
+    The clustering never joins or cuts across these components (its edges, name-only candidates,
+    conflict splits, bridges and review pairs are all links or decisions), so each can be clustered
+    on its own and an unchanged one keeps its earlier result."""
+    ids = pd.Index(pd.unique(pd.Series(record_ids, dtype=object).dropna())).sort_values()
+    pairs = [links[["record_id_l", "record_id_r"]]]
+    if decisions is not None and len(decisions):
+        pairs.append(decisions[["record_id_l", "record_id_r"]])
+    edges = pd.concat(pairs, ignore_index=True)
+    left, right = ids.get_indexer(edges["record_id_l"]), ids.get_indexer(edges["record_id_r"])
+    keep = (left >= 0) & (right >= 0)
+    root = connected_components(len(ids), left[keep], right[keep])
+    return pd.DataFrame({"record_id": ids.to_numpy(), "component": ids.to_numpy()[root]})
+
+
+def fingerprints(con: duckdb.DuckDBPyConnection, comp: pd.DataFrame, hashes: pd.DataFrame, links: pd.DataFrame,
+                 decisions: pd.DataFrame | None, salt: str) -> pd.DataFrame:
+    """`component, fingerprint`: a hash of the component's records (ids and input hashes), its links
+    (pair, weight, type, detail) and decisions, and the salt. Sums, so the order of rows does not count."""
+    dec = decisions if decisions is not None else pd.DataFrame(columns=["record_id_l", "record_id_r", "decision"])
+    frames = {"_fp_comp": comp, "_fp_hashes": hashes[["record_id", HASH_COLUMN]],
+              "_fp_links": links[["record_id_l", "record_id_r", "match_weight", "link_type", "comparison_detail"]],
+              "_fp_dec": dec[["record_id_l", "record_id_r", "decision"]].astype(object)}
+    for name, frame in frames.items():
+        con.register(name, frame)
+    try:
+        return con.execute(f"""
+            WITH rec AS (SELECT c.component, sum(hash(c.record_id, h.{HASH_COLUMN})) AS x, count(*) AS n
+                         FROM _fp_comp c LEFT JOIN _fp_hashes h USING (record_id) GROUP BY 1),
+                 lk AS (SELECT c.component, sum(hash(l.record_id_l, l.record_id_r, round(l.match_weight, 6),
+                                                     l.link_type, l.comparison_detail)) AS x
+                        FROM _fp_links l JOIN _fp_comp c ON c.record_id = l.record_id_l GROUP BY 1),
+                 dc AS (SELECT c.component, sum(hash(least(d.record_id_l, d.record_id_r),
+                                                     greatest(d.record_id_l, d.record_id_r), d.decision)) AS x
+                        FROM _fp_dec d JOIN _fp_comp c ON c.record_id = d.record_id_l GROUP BY 1)
+            SELECT rec.component, hash(rec.x::VARCHAR, rec.n, coalesce(lk.x, 0)::VARCHAR,
+                                       coalesce(dc.x, 0)::VARCHAR, $salt) AS fingerprint
+            FROM rec LEFT JOIN lk USING (component) LEFT JOIN dc USING (component)""", {"salt": salt}).df()
+    finally:
+        for name in frames:
+            con.unregister(name)
+
+
+@dataclass
+class ClusteringDelta:
+    components: int
+    reclustered_components: int
+    reclustered_records: int
+
+
+def cluster_changed(con: duckdb.DuckDBPyConnection, records: pd.DataFrame, links: pd.DataFrame,
+                    decisions: pd.DataFrame | None, salt: str, cluster_fn, force_full: bool = False):
+    """`cluster_fn(record_ids, links, decisions, records)` run only on the components whose fingerprint the
+    last clustering did not see; the others keep its clusters and review pairs. Returns
+    (clusters, review, clusters_with_fingerprints, review_with_fingerprints, ClusteringDelta)."""
+    comp = components(records["record_id"], links, decisions)
+    hashes = records[["record_id"]].assign(**{HASH_COLUMN: records[HASH_COLUMN] if HASH_COLUMN in records else 0})
+    fps = fingerprints(con, comp, hashes, links, decisions, salt)
+    comp = comp.merge(fps, on="component")
+    seen = set()
+    if not force_full and table_exists(con, CLUSTER_STATE) and table_exists(con, REVIEW_STATE):
+        seen = {r[0] for r in con.execute(f"SELECT DISTINCT fingerprint FROM {CLUSTER_STATE}").fetchall()}
+    reuse = comp["fingerprint"].isin(seen)
+    todo_ids = comp.loc[~reuse, "record_id"]
+    todo = set(todo_ids)
+    sub_links = links[links["record_id_l"].isin(todo)]
+    sub_dec = decisions[decisions["record_id_l"].isin(todo)] if decisions is not None and len(decisions) else decisions
+    if todo:
+        clusters, review = cluster_fn(todo_ids, sub_links, sub_dec, records[records["record_id"].isin(todo)])
+    else:
+        from customer_pipeline.identity.clustering import REVIEW_COLUMNS
+
+        clusters = pd.DataFrame({"record_id": pd.Series(dtype=object), "cluster_key": pd.Series(dtype=object),
+                                 "match_probability": pd.Series(dtype=float)})
+        review = pd.DataFrame({c: pd.Series(dtype=object) for c in REVIEW_COLUMNS})
+    kept_fps = pd.DataFrame({"fingerprint": pd.unique(comp.loc[reuse, "fingerprint"])})
+    if len(kept_fps):
+        con.register("_kept_fps", kept_fps)
+        old_clusters = con.execute(f"SELECT * EXCLUDE (fingerprint) FROM {CLUSTER_STATE} "
+                                   "WHERE fingerprint IN (SELECT fingerprint FROM _kept_fps)").df()
+        old_review = con.execute(f"SELECT * EXCLUDE (fingerprint) FROM {REVIEW_STATE} "
+                                 "WHERE fingerprint IN (SELECT fingerprint FROM _kept_fps)").df()
+        con.unregister("_kept_fps")
+        clusters = pd.concat([old_clusters, clusters], ignore_index=True) if len(clusters) else old_clusters
+        review = pd.concat([old_review, review], ignore_index=True) if len(review) else old_review
+    by_record = comp.set_index("record_id")["fingerprint"]
+    clusters = clusters.sort_values("record_id", ignore_index=True)
+    state = clusters.assign(fingerprint=clusters["record_id"].map(by_record).to_numpy())
+    review_state = review.assign(fingerprint=review["record_id_l"].map(by_record).to_numpy())
+    delta = ClusteringDelta(int(comp["component"].nunique()), int(comp.loc[~reuse, "component"].nunique()), len(todo))
+    return clusters, review, state, review_state, delta
+
+
+def save_clustering(con: duckdb.DuckDBPyConnection, state: pd.DataFrame, review_state: pd.DataFrame,
+                    delta: ClusteringDelta) -> None:
+    """Keep the clustering for the next run (inside the caller's transaction)."""
+    con.execute(f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    con.executemany(f"INSERT OR REPLACE INTO {STATE_TABLE} VALUES (?, ?)", [
+        ("last_components", str(delta.components)), ("last_components_clustered", str(delta.reclustered_components)),
+        ("last_records_clustered", str(delta.reclustered_records))])
+    for table, frame in ((CLUSTER_STATE, state), (REVIEW_STATE, review_state)):
+        con.register("_state", frame)
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _state")
+        con.unregister("_state")

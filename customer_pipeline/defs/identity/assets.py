@@ -13,7 +13,7 @@ from customer_pipeline.identity.clustering import cluster
 from customer_pipeline.identity.deterministic import deterministic_links
 from customer_pipeline.identity.ids import assign_ids
 from customer_pipeline.identity.splink_model import people_for_clustering, record_evidence
-from customer_pipeline.warehouse import transaction
+from customer_pipeline.warehouse import table_exists, transaction
 
 MODEL_KEY = dg.AssetKey(["identity", "splink_model"])
 MODEL_FITS_DATA = "identity_model_fits_data"
@@ -43,7 +43,9 @@ def model_metadata(version: model_store.ModelVersion, records: pd.DataFrame) -> 
 
 
 class LinksConfig(dg.Config):
-    full_refresh: bool = False  # score every pair again (by default only pairs touching new or changed records)
+    # score every pair and cluster every record again (by default: pairs touching new or changed records,
+    # components of the link graph that changed)
+    full_refresh: bool = False
 
 
 @dg.asset(
@@ -138,22 +140,33 @@ def links(context: dg.AssetExecutionContext, config: LinksConfig, warehouse: War
     ],
     name="resolve_customers", pool=WAREHOUSE_POOL,
 )
-def resolve_customers(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+def resolve_customers(context: dg.AssetExecutionContext, config: LinksConfig, warehouse: WarehouseResource):
     now = _now()
     with warehouse.connect() as con:
         records = con.execute("SELECT * FROM staging.person_records").df()
         all_links = con.execute("SELECT * FROM identity.links").df()
         decisions = store.collect_decisions(con)
         previous = store.read_table(con, "gold.customer_xref")
-    clusters, queue = cluster(records["record_id"], all_links, settings.accept_weight(),
-                              settings.review_low_weight(), decisions,
-                              evidence=record_evidence(records),
-                              name_only_accept_weight=settings.name_only_accept_weight(),
-                              people=people_for_clustering(records))
+    weights = (settings.accept_weight(), settings.review_low_weight(), settings.name_only_accept_weight())
+
+    def cluster_part(ids, links_part, decisions_part, records_part):
+        return cluster(ids, links_part, weights[0], weights[1], decisions_part,
+                       evidence=record_evidence(records_part), name_only_accept_weight=weights[2],
+                       people=people_for_clustering(records_part))
+
+    with warehouse.connect() as con:
+        staged_with = dict(con.execute("SELECT key, value FROM meta.staging_state").fetchall()).get(
+            "standardiser_version") if table_exists(con, "meta.staging_state") else None
+        clusters, queue, state, queue_state, delta = incremental.cluster_changed(
+            con, records, all_links, decisions, incremental.clustering_salt(*weights, staged_with), cluster_part,
+            force_full=config.full_refresh)
+    context.log.info(f"clustering: {delta.reclustered_components} of {delta.components} components "
+                     f"({delta.reclustered_records} records) clustered again, the others kept")
     xref, history = assign_ids(clusters, previous, now)
     queue = store.review_queue_with_records(queue, records)
     with warehouse.connect() as con:
         with transaction(con):
+            incremental.save_clustering(con, state, queue_state, delta)
             for table, frame in (("identity.review_queue", queue), ("gold.customer_xref", xref)):
                 con.register("_frame", frame)
                 con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _frame")
@@ -178,6 +191,8 @@ def resolve_customers(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     yield dg.MaterializeResult(asset_key=["gold", "customer_xref"], metadata={
         "dagster/row_count": dg.MetadataValue.int(len(xref)),
         "customers": dg.MetadataValue.int(int(customers)),
+        "components_clustered_again": dg.MetadataValue.int(delta.reclustered_components),
+        "records_clustered_again": dg.MetadataValue.int(delta.reclustered_records),
         "multi_record_customers": dg.MetadataValue.int(int((sizes > 1).sum())),
         "largest_cluster": dg.MetadataValue.int(int(sizes.max()) if len(sizes) else 0),
     })
