@@ -79,7 +79,12 @@ def run_pipeline(settings: Settings) -> tuple[int, str]:
         )
     planned = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
     done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    held_back = sorted(planned - done)
+    succeeded = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
+    # an asset whose step succeeded without materialising it had nothing to do (charts already drawn)
+    idle = sorted(k for k in planned - done if k.replace("/", "__") in succeeded)
+    held_back = sorted(planned - done - set(idle))
+    if idle:
+        print(f"\nnothing to do (step succeeded, not materialised): {', '.join(idle)}")
     if held_back:
         print(f"\nheld back (not materialised this run): {', '.join(held_back)}")
     failed_checks = [

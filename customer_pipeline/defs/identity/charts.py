@@ -1,5 +1,7 @@
 """Charts of the Splink model in use, on the current records: linked from the asset in the UI."""
 
+from pathlib import Path
+
 import dagster as dg
 
 from customer_pipeline.defs.automation.sensors import WHEN_MISSING
@@ -7,9 +9,22 @@ from customer_pipeline.defs.identity import settings
 from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
 from customer_pipeline.identity import linking, model_store
-from customer_pipeline.identity.charts import sample_for_charts
+from customer_pipeline.identity.charts import CHART_FILES, sample_for_charts
 
 CHARTS_KEY = dg.AssetKey(["identity", "model_charts"])
+DRAWN_MARKER = "model_version.txt"  # the model version the charts in the folder show
+
+
+class ChartsConfig(dg.Config):
+    redraw: bool = False  # draw again although the charts of the current model exist (e.g. on today's records)
+
+
+def draw_charts(records, version: model_store.ModelVersion) -> dict:
+    """Draw the model's charts into the warehouse's chart folder and note which model version they show."""
+    out_dir = Path(settings.charts_dir())
+    charts = linking.write_charts(records, version.model, out_dir, settings.accept_weight(), settings.review_low_weight())
+    (out_dir / DRAWN_MARKER).write_text(str(version.version))
+    return charts
 
 
 def chart_metadata(charts: dict) -> dict:
@@ -25,17 +40,26 @@ def chart_metadata(charts: dict) -> dict:
     # Drawn once when missing; retraining (job retrain_identity_model) redraws them with the new
     # model, and a data engineer can materialise this asset any time to redraw on today's records.
     automation_condition=WHEN_MISSING.with_label("when missing, blocking checks passed"),
+    # a run of the whole graph does not redraw charts of a model already drawn: no materialisation then
+    output_required=False,
     description="The Splink model in use, in the browser: match weights, m/u parameters, a comparison viewer "
     "and a cluster studio dashboard (offline HTML files, linked in the metadata).",
 )
-def model_charts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def model_charts(context: dg.AssetExecutionContext, config: ChartsConfig, warehouse: WarehouseResource):
+    out_dir = Path(settings.charts_dir())
     with warehouse.connect() as con:
+        current = model_store.latest(con)
+        if (current and not config.redraw and (out_dir / DRAWN_MARKER).is_file()
+                and (out_dir / DRAWN_MARKER).read_text().strip() == str(current.version)
+                and all((out_dir / f).is_file() for f in CHART_FILES.values())):
+            context.log.info(f"charts of model version {current.version} are drawn already (in {out_dir}): not "
+                             "redrawn, no new materialisation (config redraw: true redraws them)")
+            return
         records = con.execute("SELECT * FROM staging.person_records").df()
         version, _ = model_store.load_or_train(con, records, pinned_path=settings.pinned_model_path())
-    charts = linking.write_charts(records, version.model, settings.charts_dir(),
-                                  settings.accept_weight(), settings.review_low_weight())
-    context.log.info(f"charts of model version {version.version} written to {settings.charts_dir()}")
-    return dg.MaterializeResult(metadata={
+    charts = draw_charts(records, version)
+    context.log.info(f"charts of model version {version.version} written to {out_dir}")
+    yield dg.MaterializeResult(metadata={
         **chart_metadata(charts),
         "model_version": dg.MetadataValue.int(version.version),
         "records": dg.MetadataValue.int(len(records)),

@@ -5,11 +5,11 @@ import dagster as dg
 from customer_pipeline.defs.automation.sensors import WHEN_MISSING
 from customer_pipeline.defs.identity import settings
 from customer_pipeline.defs.identity.assets import MODEL_KEY, model_metadata
-from customer_pipeline.defs.identity.charts import chart_metadata
+from customer_pipeline.defs.identity.charts import chart_metadata, draw_charts
 from customer_pipeline.defs.jobs import WAREHOUSE_TAGS
 from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
-from customer_pipeline.identity import linking, model_store
+from customer_pipeline.identity import model_store
 
 
 class ModelConfig(dg.Config):
@@ -33,8 +33,7 @@ def splink_model(context: dg.AssetExecutionContext, config: ModelConfig, warehou
     # a retrain redraws the charts here (its job runs this asset alone); on a first run identity/model_charts,
     # missing too, draws them once
     if trained and config.retrain:
-        charts = linking.write_charts(records, version.model, settings.charts_dir(),
-                                      settings.accept_weight(), settings.review_low_weight())
+        charts = draw_charts(records, version)
         meta.update(chart_metadata(charts))
     if trained:
         context.log.info(f"identity model version {version.version} trained on {len(records)} records")
