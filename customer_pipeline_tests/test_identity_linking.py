@@ -477,3 +477,30 @@ def test_predict_new_finds_exactly_the_full_runs_links_that_touch_new_records(tr
     assert (merged["match_weight_full"] - merged["match_weight_new"]).abs().max() < 1e-6
     assert (merged["comparison_detail_full"] == merged["comparison_detail_new"]).all()
     assert linking.predict_new(records.assign(record_id=ids), set(), model_path).empty
+
+
+def test_prepared_records_cache_equals_preparing_everything(trained, tmp_path):
+    """Issue 13: the matching frame is prepared once per record version and kept; scores do not change."""
+    from customer_pipeline import warehouse
+    from customer_pipeline.identity import incremental
+
+    records, _, model_path, _ = trained
+    records = records.assign(record_id=records["source"] + "|" + records["source_key"])
+    records["_input_hash"] = pd.util.hash_pandas_object(records.astype(str), index=False).astype("uint64")
+    with warehouse.connect(tmp_path / "w.duckdb") as con:
+        incremental.prepared_records(con, records)
+        changed = records.copy()
+        changed.loc[changed.index[0], ["first_name_norm", "_input_hash"]] = ["zacharias", 1]
+        changed = changed.drop(changed.index[1])
+        cached = incremental.prepared_records(con, changed)
+        fresh = sm.prepare(changed).sort_values(sm.UNIQUE_ID, ignore_index=True)
+    assert len(cached) == len(changed)
+    assert cached.loc[cached[sm.UNIQUE_ID] == changed["record_id"].iloc[0], "first_name_norm"].item() == "zacharias"
+    for column in fresh.columns:
+        if column == "first_name_nicks":
+            continue
+        assert cached[column].astype(str).tolist() == fresh[column].astype(str).tolist(), column
+    new_ids = set(changed["record_id"].sample(40, random_state=5))
+    a = linking.predict_new(changed, new_ids, model_path, prepared=cached)
+    b = linking.predict_new(changed, new_ids, model_path)
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))

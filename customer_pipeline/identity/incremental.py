@@ -213,3 +213,68 @@ def save_clustering(con: duckdb.DuckDBPyConnection, state: pd.DataFrame, review_
         con.register("_state", frame)
         con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _state")
         con.unregister("_state")
+
+
+# --- the matching frame, prepared once per record ---------------------------------------------------------
+
+PREPARED_TABLE = "identity.prepared_records"
+
+
+def prepare_salt() -> str:
+    """What `splink_model.prepare` depends on besides the record: its code and the nickname tables."""
+    import nicknames
+
+    from customer_pipeline.identity import splink_model
+
+    digest = hashlib.sha256(Path(splink_model.__file__).read_bytes())
+    digest.update(str(getattr(nicknames, "__version__", "")).encode())
+    return digest.hexdigest()[:16]
+
+
+def prepared_records(con: duckdb.DuckDBPyConnection, records: pd.DataFrame) -> pd.DataFrame:
+    """`splink_model.prepare(records)`, preparing only the records new or changed since the last call
+    (kept in `identity.prepared_records` with their input hash; everything again when the code changed)."""
+    from customer_pipeline.identity import splink_model as sm
+
+    salt = prepare_salt()
+    state = _state(con)
+    usable = (HASH_COLUMN in records.columns and table_exists(con, PREPARED_TABLE)
+              and state.get("prepare_salt") == salt)
+    if not usable:
+        prepared = sm.prepare(records)
+        stored = prepared.assign(**{HASH_COLUMN: _hashes_for(prepared, records)})
+        con.register("_prepared", stored)
+        con.execute(f"CREATE OR REPLACE TABLE {PREPARED_TABLE} AS SELECT * FROM _prepared")
+        con.unregister("_prepared")
+        _set_state(con, prepare_salt=salt)
+        return prepared
+    current = pd.DataFrame({sm.UNIQUE_ID: records["record_id"], HASH_COLUMN: records[HASH_COLUMN]})
+    con.register("_current_prep", current)
+    try:
+        con.execute(f"""DELETE FROM {PREPARED_TABLE} p WHERE NOT EXISTS (SELECT 1 FROM _current_prep c
+            WHERE c.{sm.UNIQUE_ID} = p.{sm.UNIQUE_ID} AND c.{HASH_COLUMN} = p.{HASH_COLUMN})""")
+        todo = con.execute(f"""SELECT c.{sm.UNIQUE_ID} FROM _current_prep c ANTI JOIN {PREPARED_TABLE} p
+            ON c.{sm.UNIQUE_ID} = p.{sm.UNIQUE_ID} AND c.{HASH_COLUMN} = p.{HASH_COLUMN}""").df()[sm.UNIQUE_ID]
+    finally:
+        con.unregister("_current_prep")
+    if len(todo):
+        part = records[records["record_id"].isin(set(todo))]
+        fresh = sm.prepare(part)
+        fresh[HASH_COLUMN] = _hashes_for(fresh, part)
+        con.register("_fresh_prep", fresh)
+        con.execute(f"INSERT INTO {PREPARED_TABLE} BY NAME SELECT * FROM _fresh_prep")
+        con.unregister("_fresh_prep")
+    return con.execute(f"SELECT * EXCLUDE ({HASH_COLUMN}) FROM {PREPARED_TABLE} ORDER BY {sm.UNIQUE_ID}").df()
+
+
+def _hashes_for(prepared: pd.DataFrame, records: pd.DataFrame):
+    from customer_pipeline.identity import splink_model as sm
+
+    if HASH_COLUMN not in records.columns:
+        return 0
+    return prepared[sm.UNIQUE_ID].map(records.set_index("record_id")[HASH_COLUMN]).to_numpy()
+
+
+def _set_state(con: duckdb.DuckDBPyConnection, **values: str) -> None:
+    con.execute(f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    con.executemany(f"INSERT OR REPLACE INTO {STATE_TABLE} VALUES (?, ?)", list(values.items()))

@@ -213,7 +213,7 @@ def prior_for(model: dict, n_records: int) -> float | None:
 
 def predict(records: pd.DataFrame, model_path: str | Path | dict,
             threshold_match_weight: float = DEFAULT_REVIEW_LOW_WEIGHT,
-            reestimate_prior: bool | None = None) -> pd.DataFrame:
+            reestimate_prior: bool | None = None, prepared: pd.DataFrame | None = None) -> pd.DataFrame:
     """Score candidate pairs and return those at or above the threshold as a links frame.
 
     `model_path` is a saved model (path) or a model dict. `links.attrs["pairs_compared"]` holds the
@@ -222,7 +222,7 @@ def predict(records: pd.DataFrame, model_path: str | Path | dict,
     """
     started = time.perf_counter()
     model = load_model(model_path)
-    prepared = sm.prepare(records)
+    prepared = sm.prepare(records) if prepared is None else prepared
     if len(prepared) < 2:
         empty = pd.DataFrame({c: pd.Series(dtype="object") for c in LINK_COLUMNS})
         empty.attrs["pairs_compared"] = 0
@@ -260,7 +260,8 @@ def predict(records: pd.DataFrame, model_path: str | Path | dict,
 
 
 def predict_new(records: pd.DataFrame, new_ids, model_path: str | Path | dict,
-                threshold_match_weight: float = DEFAULT_REVIEW_LOW_WEIGHT) -> pd.DataFrame:
+                threshold_match_weight: float = DEFAULT_REVIEW_LOW_WEIGHT,
+                prepared: pd.DataFrame | None = None) -> pd.DataFrame:
     """The links `predict` would find among pairs with at least one record in `new_ids`, scored the same
     way: the same blocking rules, the term frequencies and the prior of the whole population.
 
@@ -270,7 +271,7 @@ def predict_new(records: pd.DataFrame, new_ids, model_path: str | Path | dict,
     """
     started = time.perf_counter()
     model = load_model(model_path)
-    prepared = sm.prepare(records)
+    prepared = sm.prepare(records) if prepared is None else prepared  # `prepared`: the same, kept from earlier runs
     is_new = prepared[sm.UNIQUE_ID].isin(set(new_ids))
     empty = pd.DataFrame({c: pd.Series(dtype="object") for c in LINK_COLUMNS})
     empty.attrs["new_records"] = int(is_new.sum())

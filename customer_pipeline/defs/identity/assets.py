@@ -63,17 +63,19 @@ def links(context: dg.AssetExecutionContext, config: LinksConfig, warehouse: War
         # the first run against a warehouse trains its model here when identity/splink_model has not run
         version, trained = model_store.load_or_train(con, records, pinned_path=settings.pinned_model_path())
         plan = incremental.plan(con, records, version.version, review_low, force_full=config.full_refresh)
+        prepared = incremental.prepared_records(con, records)
         old_links = con.execute("SELECT * FROM identity.links").df() if plan.mode == "incremental" else None
     hard = deterministic_links(records, app_links)
     if plan.mode == "incremental":
-        fresh = linking.predict_new(records, plan.new_ids, version.model, threshold_match_weight=review_low)
+        fresh = linking.predict_new(records, plan.new_ids, version.model, threshold_match_weight=review_low,
+                                    prepared=prepared)
         scored = pd.concat([f for f in (incremental.kept_links(old_links, plan), fresh) if len(f)] or [fresh],
                            ignore_index=True)
         context.log.info(f"incremental scoring: {len(plan.new_ids)} new or changed records scored against "
                          f"{len(records)}, links of {len(plan.gone_ids)} changed or removed records dropped")
     else:
         context.log.info(f"full scoring: {plan.reason}")
-        scored = linking.predict(records, version.model, threshold_match_weight=review_low)
+        scored = linking.predict(records, version.model, threshold_match_weight=review_low, prepared=prepared)
     pairs_compared = scored.attrs.get("pairs_compared", 0) if plan.mode == "full" else None
     frames = [f for f in (hard, scored) if len(f)]
     all_links = pd.concat(frames, ignore_index=True) if frames else hard
