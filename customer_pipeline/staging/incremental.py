@@ -2,8 +2,8 @@
 standardised again; records whose source row is gone leave staging (docs/staging-contract.md).
 
 Each staged row carries `_input_hash`, a hash of its unified input row (every `INPUT_COLUMNS` value).
-A run hashes the whole unified input (cheap, set-based SQL plus one vectorised hash) and standardises
-only the rows whose hash is not in staging yet. Everything is standardised again when the standardiser
+A run builds and hashes the whole unified input in DuckDB (set-based SQL) and hands pandas only the rows
+whose hash is not in staging yet. Everything is standardised again when the standardiser
 code changed (`standardiser_version`: a hash of the `standardize` package's source files) or when the
 email events changed (bounces and unsubscribes reach records through their email, not their row).
 """
@@ -22,6 +22,8 @@ from customer_pipeline.warehouse import table_exists, transaction
 TABLE = "staging.person_records"
 STATE_TABLE = "meta.staging_state"
 HASH_COLUMN = "_input_hash"
+# DuckDB's hash() of the input columns; another DuckDB version may hash differently: one full run then
+HASH_METHOD = f"duckdb-{duckdb.__version__}"
 
 
 @dataclass
@@ -45,13 +47,6 @@ def standardiser_version() -> str:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
-
-
-def input_hashes(source: pd.DataFrame) -> pd.Series:
-    """One 64-bit hash per unified input row over every input column (deterministic across runs)."""
-    columns = [c for c in pr.INPUT_COLUMNS if c in source.columns]
-    text = source[columns].astype(object).where(source[columns].notna(), None).astype(str)
-    return pd.util.hash_pandas_object(text, index=False).astype("uint64")
 
 
 def events_fingerprint(events: pd.DataFrame | None) -> str:
@@ -82,49 +77,56 @@ def _full_reason(con: duckdb.DuckDBPyConnection, state: dict[str, str], version:
         return "staging table written by an earlier version"
     if state.get("standardiser_version") != version:
         return "standardiser code changed"
+    if state.get("hash_method") != HASH_METHOD:
+        return "input hash method changed"
     if state.get("email_events") != events_fp:
         return "email events changed"
     return ""
 
 
-def with_record_ids(records: pd.DataFrame, hashes: pd.Series) -> pd.DataFrame:
-    records.insert(0, "record_id", records["source"] + "|" + records["source_key"])
-    records[HASH_COLUMN] = hashes.to_numpy()
-    return records
-
-
-def stage(con: duckdb.DuckDBPyConnection, source: pd.DataFrame, events: pd.DataFrame | None,
+def stage(con: duckdb.DuckDBPyConnection, source: pd.DataFrame | str, events: pd.DataFrame | None,
           now: datetime, force_full: bool = False) -> StagingDelta:
-    """Bring `staging.person_records` up to date with `source` (the unified raw frame), in one transaction."""
-    source = source.reset_index(drop=True)
-    hashes = input_hashes(source)
+    """Bring `staging.person_records` up to date with `source` (the unified raw frame, or the SQL that
+    builds it), in one transaction. Hashing and diffing run in DuckDB: only the rows to standardise
+    again are handed to pandas."""
+    if isinstance(source, str):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _unified AS {source}")
+    else:
+        con.register("_unified_df", source.reset_index(drop=True))
+        con.execute("CREATE OR REPLACE TEMP TABLE _unified AS SELECT * FROM _unified_df")
+        con.unregister("_unified_df")
+    try:
+        return _stage(con, events, now, force_full)
+    finally:
+        con.execute("DROP TABLE IF EXISTS _unified")
+
+
+def _stage(con: duckdb.DuckDBPyConnection, events: pd.DataFrame | None, now: datetime, force_full: bool) -> StagingDelta:
+    names = [r[0] for r in con.execute("DESCRIBE _unified").fetchall()]
+    hashed = ", ".join(f'"{c}"' for c in pr.INPUT_COLUMNS if c in names)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _inputs AS SELECT source || '|' || source_key AS record_id,
+        hash({hashed}) AS {HASH_COLUMN}, * FROM _unified""")
     version, events_fp = standardiser_version(), events_fingerprint(events)
     reason = "full run asked for" if force_full else _full_reason(con, _state(con), version, events_fp)
-    ids = source["source"] + "|" + source["source_key"]
+    state = {"standardiser_version": version, "email_events": events_fp, "hash_method": HASH_METHOD}
+    total = con.execute("SELECT count(*) FROM _inputs").fetchall()[0][0]
     if reason:
-        records = with_record_ids(pr.standardize_person_records(source, events, now), hashes)
+        source = con.execute("SELECT * FROM _inputs").df()
+        records = _standardise(source, events, now)
         with transaction(con):
             _replace(con, records)
-            _save_state(con, {"standardiser_version": version, "email_events": events_fp,
-                              "last_mode": "full", "last_standardised": str(len(records)), "last_removed": "0"})
+            _save_state(con, {**state, "last_mode": "full", "last_standardised": str(len(records)), "last_removed": "0"})
         return StagingDelta("full", reason, total=len(records), standardised=len(records),
-                            changed_ids=ids.tolist())
+                            changed_ids=records["record_id"].tolist())
 
-    current = pd.DataFrame({"record_id": ids, HASH_COLUMN: hashes})
-    con.register("_current_inputs", current)
-    try:
-        new_rows = con.execute(f"""SELECT c.record_id FROM _current_inputs c LEFT JOIN {TABLE} s
-            ON s.record_id = c.record_id AND s.{HASH_COLUMN} = c.{HASH_COLUMN} WHERE s.record_id IS NULL""").df()
-        gone = con.execute(f"""SELECT s.record_id FROM {TABLE} s ANTI JOIN _current_inputs c
-            ON s.record_id = c.record_id AND s.{HASH_COLUMN} = c.{HASH_COLUMN}""").df()
-    finally:
-        con.unregister("_current_inputs")
-    changed = set(new_rows["record_id"])
-    mask = ids.isin(changed)
-    fresh = with_record_ids(pr.standardize_person_records(source[mask], events, now), hashes[mask])
-    stale = gone["record_id"].tolist()  # removed records and the old versions of changed ones
+    source = con.execute(f"""SELECT c.* FROM _inputs c ANTI JOIN {TABLE} s
+        ON s.record_id = c.record_id AND s.{HASH_COLUMN} = c.{HASH_COLUMN}""").df()
+    stale = con.execute(f"""SELECT s.record_id FROM {TABLE} s ANTI JOIN _inputs c
+        ON s.record_id = c.record_id AND s.{HASH_COLUMN} = c.{HASH_COLUMN}""").df()["record_id"].tolist()
+    changed = set(source["record_id"])
+    fresh = _standardise(source, events, now)
     with transaction(con):
-        if stale:
+        if stale:  # removed records and the old versions of changed ones
             con.register("_stale", pd.DataFrame({"record_id": stale}))
             con.execute(f"DELETE FROM {TABLE} WHERE record_id IN (SELECT record_id FROM _stale)")
             con.unregister("_stale")
@@ -133,10 +135,19 @@ def stage(con: duckdb.DuckDBPyConnection, source: pd.DataFrame, events: pd.DataF
             con.execute(f"INSERT INTO {TABLE} BY NAME SELECT * FROM _fresh")
             con.unregister("_fresh")
         removed = len(set(stale) - changed)
-        _save_state(con, {"standardiser_version": version, "email_events": events_fp, "last_mode": "incremental",
-                          "last_standardised": str(len(fresh)), "last_removed": str(removed)})
-    return StagingDelta("incremental", "", total=len(source), standardised=len(fresh),
-                        reused=len(source) - len(fresh), removed=removed, changed_ids=sorted(changed))
+        _save_state(con, {**state, "last_mode": "incremental", "last_standardised": str(len(fresh)),
+                          "last_removed": str(removed)})
+    return StagingDelta("incremental", "", total=total, standardised=len(fresh), reused=total - len(fresh),
+                        removed=removed, changed_ids=sorted(changed))
+
+
+def _standardise(source: pd.DataFrame, events: pd.DataFrame | None, now: datetime) -> pd.DataFrame:
+    """Standardise rows of `_inputs` (record_id and hash first) and put record_id and the hash back."""
+    inputs = source.drop(columns=["record_id", HASH_COLUMN]).reset_index(drop=True)
+    records = pr.standardize_person_records(inputs, events, now)
+    records.insert(0, "record_id", source["record_id"].to_numpy())
+    records[HASH_COLUMN] = source[HASH_COLUMN].to_numpy()
+    return records
 
 
 def _replace(con: duckdb.DuckDBPyConnection, records: pd.DataFrame) -> None:
