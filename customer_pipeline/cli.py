@@ -104,17 +104,27 @@ def run_pipeline(settings: Settings) -> tuple[int, str]:
 
 
 def _print_summary(settings: Settings, run_id: str) -> None:
-    from customer_pipeline import summary, warehouse
+    from customer_pipeline import progress, summary, warehouse
+    from customer_pipeline.defs.identity import settings as identity_settings
 
-    extra: list[str] = []
+    log = progress.take_run_log(run_id)  # what the run's event log said, as the progress listener collected it
+    ran_identity = "gold/customer_xref" in log.materialized
+    since = (dt.datetime.fromtimestamp(log.started_at, dt.UTC).replace(tzinfo=None)
+             if log.started_at is not None and ran_identity else None)
+    extra: list[str] = summary.step_lines(log) + summary.check_lines(log)
     published = _published_lines(settings)
     with warehouse.connect(settings.warehouse_path) as con:
+        extra += summary.identity_lines(
+            con, since=since, ran=ran_identity, accept_weight=identity_settings.accept_weight(),
+            charts_dir=identity_settings.charts_dir(), truth_csv=settings.landing_dir / "truth.csv")
         try:
-            from customer_pipeline.quality.report import headline_figures
+            from customer_pipeline.quality.report import headline_figures, history_line
         except ImportError:
             extra.append("\nData quality: stage 'quality' not built yet")
         else:
             extra += ["", "Data quality (headline)"] + [f"  {line}" for line in headline_figures(con)]
+            extra += [f"  {line}" for line in history_line(con, settings.quality_retention_days,
+                                                           settings.quality_trend_days if settings.pg_url else None)]
         from customer_pipeline.freshness import freshness_lines
 
         extra += summary.marts_lines(con) + freshness_lines(con) + published
@@ -127,7 +137,8 @@ def _published_lines(settings: Settings) -> list[str]:
         return ["", "PostgreSQL: publishing is off (set CUSTOMER_PIPELINE_PG_URL)"]
     import sqlalchemy as sa
 
-    from customer_pipeline.publish.postgres import GOLD_SPECS, bi_role_for, normalise_pg_url
+    from customer_pipeline.publish.postgres import (
+        GOLD_SPECS, QUALITY_LATEST_VIEW, QUALITY_TABLE, bi_role_for, normalise_pg_url)
 
     url = sa.make_url(normalise_pg_url(settings.pg_url))
     lines = ["", f"PostgreSQL ({url.render_as_string(hide_password=True)}, schema gold, read by role {bi_role_for(settings.pg_url, settings.bi_role)})"]
@@ -136,10 +147,16 @@ def _published_lines(settings: Settings) -> list[str]:
         with engine.connect() as conn:
             present = {r[0] for r in conn.execute(sa.text(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = 'gold'"))}
-            for name in GOLD_SPECS:
+            for name in [*GOLD_SPECS, QUALITY_LATEST_VIEW]:
                 if name in present:
                     n = conn.execute(sa.text(f'SELECT count(*) FROM gold."{name}"')).scalar_one()
-                    lines.append(f"  gold.{name:34s} {n:9d}")
+                    note = ""
+                    if name == QUALITY_TABLE:
+                        runs = conn.execute(sa.text(f'SELECT count(DISTINCT run_id) FROM gold."{name}"')).scalar_one()
+                        note = f"  trend: {runs} run(s), the newest of each of the last {settings.quality_trend_days} days"
+                    elif name == QUALITY_LATEST_VIEW:
+                        note = "  view: the newest run"
+                    lines.append(f"  gold.{name:34s} {n:9d}{note}")
     except Exception as exc:  # a summary line, not a failure: the run's own status says what failed
         lines.append(f"  could not read it back: {str(exc).strip().splitlines()[0]}")
     finally:
@@ -163,6 +180,26 @@ def _run(_args: argparse.Namespace) -> int:
     return status
 
 
+def _erase(args: argparse.Namespace) -> int:
+    from customer_pipeline.erasure.resolve import ErasureError, Request
+    from customer_pipeline.erasure.service import erase
+
+    settings = Settings.from_env()
+    request = Request(customer_id=args.customer_id, email=args.email, phone=args.phone,
+                      source_key=args.source_key, country=args.country)
+    try:
+        report = erase(settings.warehouse_path, request, pg_url=settings.pg_url, request_id=args.request_id,
+                       redraw_charts=not args.no_redraw)
+    except ErasureError as exc:
+        print(f"customer-pipeline erase: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(report.lines()))
+    if not report.records and not report.identifiers:
+        print(f"customer-pipeline erase: nobody found for {request.kind()} (nothing registered)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="customer-pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -174,6 +211,16 @@ def main(argv: list[str] | None = None) -> int:
     sample.set_defaults(fn=_sample)
     run = sub.add_parser("run", help="materialise the whole asset graph once, in process")
     run.set_defaults(fn=_run)
+    erase = sub.add_parser("erase", help="erase one person from every layer (GDPR art. 17; docs/erasure.md)")
+    who = erase.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer-id", help="a golden customer id (C...)")
+    who.add_argument("--email")
+    who.add_argument("--phone", help="international (+44...) or national with --country")
+    who.add_argument("--source-key", help="SOURCE:KEY, e.g. pos:card:295201355871, shop:customer:10001")
+    erase.add_argument("--country", help="ISO country of a phone written nationally")
+    erase.add_argument("--request-id", help="the request's reference (default: a new uuid)")
+    erase.add_argument("--no-redraw", action="store_true", help="delete the identity dashboards, do not redraw them")
+    erase.set_defaults(fn=_erase)
     args = parser.parse_args(argv)
     return args.fn(args)
 

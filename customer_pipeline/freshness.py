@@ -8,8 +8,11 @@ Plain logic over the warehouse (no Dagster): the `gold/source_freshness` asset a
 - `newest_record_at`: the newest business timestamp in the raw data (UTC), for information; a timestamp more
   than `FUTURE_TOLERANCE` after the measurement (a `signed_up_at` of 2099) is ignored, so the record lag is never
   negative because of one mistyped date.
-- `lag` = measured_at - last_successful_load drives the status: fresh below the warn window, warning from it,
-  failed from the fail window, never_loaded without any load.
+- two lags, each with its own status: the load lag (measured_at - last_successful_load) against the source's
+  SLA windows (`load_status`, also `status`): fresh below the warn window, warning from it, failed from the fail
+  window, never_loaded without any load; the record lag (measured_at - newest_record_at) against the same
+  windows widened by `RECORD_QUIET_ALLOWANCE` (`record_status`; `no_records` without any dated record), since
+  business pauses overnight: a source that delivers on time but only old records shows here.
 """
 
 import datetime as dt
@@ -21,13 +24,21 @@ import pandas as pd
 
 from customer_pipeline.warehouse import table_exists, transaction
 
-FRESH, WARNING, FAILED, NEVER_LOADED = "fresh", "warning", "failed", "never_loaded"
+FRESH, WARNING, FAILED, NEVER_LOADED, NO_RECORDS = "fresh", "warning", "failed", "never_loaded", "no_records"
 TABLE = "gold.source_freshness"
 HISTORY_TABLE = "gold.source_freshness_history"
+# The first ten are the original columns (kept for BI and docs); `status` is the load status, `lag` the load lag.
 COLUMNS = (
     "source", "last_successful_load", "newest_record_at", "lag", "lag_seconds", "record_lag_seconds",
     "sla_warn", "sla_fail", "status", "measured_at",
+    "load_status", "load_lag_seconds", "record_status", "record_lag",
+    "sla_warn_seconds", "sla_fail_seconds", "record_sla_warn_seconds", "record_sla_fail_seconds",
 )
+SECONDS_COLUMNS = ("lag_seconds", "record_lag_seconds", "load_lag_seconds", "sla_warn_seconds", "sla_fail_seconds",
+                   "record_sla_warn_seconds", "record_sla_fail_seconds")
+
+# The newest record may be this much older than the load SLA allows: sales, sign-ups and contacts pause overnight.
+RECORD_QUIET_ALLOWANCE = dt.timedelta(days=1)
 
 # A business timestamp later than the measurement by more than this is a data error, not the newest record.
 FUTURE_TOLERANCE = dt.timedelta(days=1)
@@ -46,6 +57,11 @@ BUSINESS_TIMESTAMPS: dict[str, tuple[tuple[str, str], ...]] = {
 class Sla:
     warn: dt.timedelta
     fail: dt.timedelta
+
+    @property
+    def for_records(self) -> "Sla":
+        """The windows the newest record's age is held to."""
+        return Sla(self.warn + RECORD_QUIET_ALLOWANCE, self.fail + RECORD_QUIET_ALLOWANCE)
 
 
 @dataclass(frozen=True)
@@ -66,20 +82,35 @@ class SourceFreshness:
 
     @property
     def status(self) -> str:
+        """The load status (the column `status`, also `load_status`)."""
         return classify(self.lag, self.sla)
 
+    @property
+    def record_status(self) -> str:
+        return NO_RECORDS if self.record_lag is None else classify(self.record_lag, self.sla.for_records)
+
     def as_row(self) -> dict:
+        lag = None if self.lag is None else self.lag.total_seconds()
+        records = self.sla.for_records
         return {
             "source": self.source,
             "last_successful_load": self.last_successful_load,
             "newest_record_at": self.newest_record_at,
             "lag": self.lag,
-            "lag_seconds": None if self.lag is None else self.lag.total_seconds(),
+            "lag_seconds": lag,
             "record_lag_seconds": None if self.record_lag is None else self.record_lag.total_seconds(),
             "sla_warn": self.sla.warn,
             "sla_fail": self.sla.fail,
             "status": self.status,
             "measured_at": self.measured_at,
+            "load_status": self.status,
+            "load_lag_seconds": lag,
+            "record_status": self.record_status,
+            "record_lag": self.record_lag,
+            "sla_warn_seconds": self.sla.warn.total_seconds(),
+            "sla_fail_seconds": self.sla.fail.total_seconds(),
+            "record_sla_warn_seconds": records.warn.total_seconds(),
+            "record_sla_fail_seconds": records.fail.total_seconds(),
         }
 
 
@@ -145,10 +176,10 @@ def frame(measurements: list[SourceFreshness]) -> pd.DataFrame:
     df = pd.DataFrame([m.as_row() for m in measurements], columns=list(COLUMNS))
     for col in ("last_successful_load", "newest_record_at", "measured_at"):
         df[col] = pd.to_datetime(df[col])
-    for col in ("lag", "sla_warn", "sla_fail"):
+    for col in ("lag", "record_lag", "sla_warn", "sla_fail"):
         df[col] = pd.to_timedelta(df[col])
-    df["lag_seconds"] = df["lag_seconds"].astype("float64")
-    df["record_lag_seconds"] = df["record_lag_seconds"].astype("float64")
+    for col in SECONDS_COLUMNS:
+        df[col] = df[col].astype("float64")
     return df
 
 
@@ -160,36 +191,92 @@ def write(con: duckdb.DuckDBPyConnection, measurements: list[SourceFreshness]) -
         with transaction(con):
             con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS SELECT * FROM _freshness_df")
             con.execute(f"CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} AS SELECT * FROM _freshness_df LIMIT 0")
-            con.execute(f"INSERT INTO {HISTORY_TABLE} SELECT * FROM _freshness_df")
+            # a history written before columns were added gets them (older rows hold NULL there)
+            have = {r[0] for r in con.execute(f"DESCRIBE {HISTORY_TABLE}").fetchall()}
+            for name, kind, *_ in con.execute("DESCRIBE _freshness_df").fetchall():
+                if name not in have:
+                    con.execute(f'ALTER TABLE {HISTORY_TABLE} ADD COLUMN "{name}" {kind}')
+            con.execute(f"INSERT INTO {HISTORY_TABLE} BY NAME SELECT * FROM _freshness_df")
     finally:
         con.unregister("_freshness_df")
     return df
 
 
-def _age(seconds: float | None) -> str:
+def duration_text(seconds: float | None) -> str:
+    """A duration for people: `45 s`, `2 min 33 s`, `5 h 12 min`, `1 d 2 h` (two units at most; `-` for none)."""
     if seconds is None or pd.isna(seconds):
         return "-"
-    seconds = int(seconds)
-    if abs(seconds) < 3600:
-        return f"{seconds // 60}m"
-    if abs(seconds) < 172800:
-        return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
-    return f"{seconds // 86400}d"
+    sign, seconds = ("-" if seconds < 0 else ""), int(round(abs(float(seconds))))
+    units = (("d", 86400), ("h", 3600), ("min", 60), ("s", 1))
+    for i, (name, size) in enumerate(units[:-1]):
+        if seconds >= size:
+            small_name, small_size = units[i + 1]
+            big, rest = divmod(seconds, size)
+            small = rest // small_size
+            return sign + f"{big} {name}" + (f" {small} {small_name}" if small else "")
+    return f"{sign}{seconds} s"
+
+
+def _stamp(value) -> str:
+    return "-" if value is None or pd.isna(value) else f"{pd.Timestamp(value):%Y-%m-%d %H:%M}"
+
+
+def _display(df: pd.DataFrame) -> pd.DataFrame:
+    """The table as people read it: one column per lag with its own status, durations in words, times to the minute
+    (also for a table written before the record columns existed)."""
+    df = df.copy()
+    if "record_status" not in df:
+        slas = [Sla(pd.Timedelta(w).to_pytimedelta(), pd.Timedelta(f).to_pytimedelta()).for_records
+                for w, f in zip(df["sla_warn"], df["sla_fail"])]
+        df["record_status"] = [
+            NO_RECORDS if pd.isna(lag) else classify(dt.timedelta(seconds=float(lag)), sla)
+            for lag, sla in zip(df["record_lag_seconds"], slas)]
+    def seconds(col: str) -> list[float | None]:
+        return [None if pd.isna(v) else pd.Timedelta(v).total_seconds() for v in df[col]]
+
+    return pd.DataFrame({
+        "source": df["source"],
+        "last load (UTC)": df["last_successful_load"].map(_stamp),
+        "load lag": df["lag_seconds"].map(duration_text),
+        "load status": df["status"],
+        "newest record (UTC)": df["newest_record_at"].map(_stamp),
+        "record age": df["record_lag_seconds"].map(duration_text),
+        "record status": df["record_status"],
+        "SLA warn / fail": [f"{duration_text(w)} / {duration_text(f)}"
+                            for w, f in zip(seconds("sla_warn"), seconds("sla_fail"))],
+    })
+
+
+def preview_markdown(df: pd.DataFrame) -> str:
+    """The UI preview of gold.source_freshness (markdown: no raw timedeltas)."""
+    allowance = duration_text(RECORD_QUIET_ALLOWANCE.total_seconds())
+    return (_display(df).to_markdown(index=False)
+            + f"\n\nThe record status allows {allowance} more than the load SLA: business pauses overnight.")
 
 
 def freshness_lines(con: duckdb.DuckDBPyConnection) -> list[str]:
     """The freshness section of the run summary, read from gold.source_freshness (empty when not built)."""
     if not table_exists(con, TABLE):
         return []
-    rows = con.execute(
-        f"""SELECT source, status, lag_seconds, record_lag_seconds, epoch(sla_warn), epoch(sla_fail),
-        last_successful_load, measured_at FROM {TABLE} ORDER BY source"""
-    ).fetchall()
-    lines = ["", "Source freshness", f"  {'source':12s} {'status':12s} {'since load':>10s} {'newest rec':>10s} {'warn/fail':>11s}  last load"]
-    for source, status, lag, record_lag, warn, fail, last_load, _ in rows:
-        sla = f"{_age(warn)}/{_age(fail)}"
-        loaded = last_load.strftime("%Y-%m-%d %H:%M") if last_load else "never"
-        lines.append(f"  {source:12s} {status:12s} {_age(lag):>10s} {_age(record_lag):>10s} {sla:>11s}  {loaded}")
-    if rows:
-        lines.append(f"  (measured {rows[0][7]:%Y-%m-%d %H:%M} UTC; newest rec = age of the newest business timestamp)")
+    df = con.execute(f"SELECT * FROM {TABLE} ORDER BY source").df()
+    if df.empty:
+        return ["", "Source freshness: no source tracked"]
+    shown = _display(df)
+    table = shown.drop(columns=["SLA warn / fail"]).rename(
+        columns={"last load (UTC)": "last load", "newest record (UTC)": "newest record"})
+    table["last load"] = table["last load"].replace("-", "never")
+    right = {"load lag", "record age"}
+    widths = {c: max(len(c), *(len(str(v)) for v in table[c])) for c in table.columns}
+
+    def row(values) -> str:
+        cells = [f"{v:>{widths[c]}}" if c in right else f"{v:<{widths[c]}}" for c, v in zip(table.columns, values)]
+        return ("  " + "  ".join(cells)).rstrip()
+
+    lines = ["", f"Source freshness (measured {pd.Timestamp(df['measured_at'].iloc[0]):%Y-%m-%d %H:%M}; times UTC)",
+             row(table.columns)]
+    lines += [row(values) for values in table.itertuples(index=False)]
+    slas = "; ".join(f"{s} {w}" for s, w in zip(shown["source"], shown["SLA warn / fail"]))
+    lines.append(f"  SLA warn / fail on the load lag: {slas}")
+    lines.append(f"  record status: the same windows plus {duration_text(RECORD_QUIET_ALLOWANCE.total_seconds())} "
+                 "(the age of the newest business timestamp; business pauses overnight)")
     return lines

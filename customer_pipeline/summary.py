@@ -1,11 +1,17 @@
-"""The run summary a person reads after `customer-pipeline run` / `make demo` (plain SQL over the warehouse)."""
+"""The run summary a person reads after `customer-pipeline run` / `make demo` (plain SQL over the warehouse,
+and the run's own steps and check evaluations as `progress.RunLog` collected them from its event log)."""
+
+import datetime as dt
+from pathlib import Path
 
 import duckdb
+import pandas as pd
 
+from customer_pipeline.erasure.register import arrival_lines
 from customer_pipeline.marts import report as marts_report
 from customer_pipeline.warehouse import table_exists
 
-SOURCES = ("pos", "shop", "call_center", "app")
+SOURCES = ("pos", "shop", "call_center", "app", "suppression")
 
 LATER_STAGES = [
     ("staging", "staging.person_records", "standardised person records"),
@@ -20,6 +26,10 @@ LATER_STAGES = [
     ("marts", "gold.customer_rfm", "customers with RFM scores and a segment"),
     ("marts", "gold.market_basket", "product association rules"),
     ("marts", "gold.customer_recommendations", "product recommendations"),
+    ("marts", "gold.customer_churn", "customers with a churn-risk band (BG/NBD)"),
+    ("staging", "staging.suppression_entries", "preference-register entries in force"),
+    ("marts", "gold.marketing_audience", "customer x channel permissions"),
+    ("marts", "gold.customer_demographics", "customers with demographic segments"),
 ]
 
 
@@ -63,6 +73,7 @@ def render(con: duckdb.DuckDBPyConnection, run_id: str | None, extra_lines: list
         lines.append(
             f"  {c['source']:12s} {c['read']:9d} {c['loaded']:9d} {c['duplicate']:7d} {c['unchanged']:9d} {c['quarantined']:9d}"
         )
+    lines += arrival_lines(con, run_id)  # rows of erased persons delivered again
     lines += ["", "Warehouse (raw layer and quarantine)"]
     lines += [f"  {t:36s} {n:9d}" for t, n in warehouse_totals(con).items()]
     lines += ["", "Later stages"]
@@ -97,4 +108,147 @@ def marts_lines(con: duckdb.DuckDBPyConnection) -> list[str]:
         served, rows = con.execute("SELECT count(DISTINCT customer_id), count(*) "
                                    "FROM gold.customer_recommendations").fetchall()[0]
         lines.append(f"  recommendations: {rows:,} for {served:,} customers")
+    if table_exists(con, "gold.customer_churn"):
+        from customer_pipeline.marts import churn
+
+        bands = ", ".join(f"{b['band']} {b['customers']:,}" for b in churn.band_figures(con))
+        as_of = con.execute("SELECT max(as_of_date) FROM gold.customer_churn").fetchall()[0][0]
+        lines.append(f"  churn risk (as of {as_of}): {bands}")
+    if table_exists(con, "gold.marketing_audience"):
+        from customer_pipeline.marts import audience
+
+        reasons: dict[str, list[str]] = {}
+        for r in audience.reason_figures(con):
+            reasons.setdefault(r["channel"], []).append(f"{r['reason']} {r['customers']:,}")
+        for c in audience.channel_figures(con):
+            lines.append(f"  audience {c['channel']:5s}: may contact {c['may_contact']:,}, may not {c['may_not']:,} "
+                         f"({', '.join(reasons.get(c['channel'], [])) or 'none'})")
     return lines
+
+
+# --- the run itself: steps and checks (from its event log) ---------------------------------------------------------
+
+
+def step_lines(log) -> list[str]:
+    """Steps of the run by outcome, and the slowest ones."""
+    steps = list(log.steps.values())
+    if not steps:
+        return ["", "Steps: none recorded for this run"]
+    by = {o: [s for s in steps if s.outcome == o] for o in ("ok", "failed", "skipped")}
+    counts = ", ".join(f"{len(v)} {k}" for k, v in by.items() if v)
+    slowest = sorted((s for s in steps if s.seconds is not None), key=lambda s: -s.seconds)[:3]
+    line = f"Steps: {len(steps)} ({counts})"
+    if slowest:
+        line += "; slowest " + ", ".join(f"{s.key} {s.seconds:.1f} s" for s in slowest)
+    lines = ["", line]
+    lines += [f"  failed: {s.key}: {s.reason}" for s in by["failed"]]
+    if by["skipped"]:
+        lines.append(f"  skipped ({len(by['skipped'])}): " + ", ".join(s.key for s in by["skipped"]))
+    return lines
+
+
+def check_lines(log) -> list[str]:
+    """How many asset checks ran, passed, warned (WARN) and failed (ERROR, blocking) in this run, naming those that
+    did not pass."""
+    checks = log.checks
+    failed = [c for c in checks if c.failed]
+    warned = [c for c in checks if c.warned]
+    lines = ["", f"Asset checks (this run): {len(checks)} ran, {sum(c.passed for c in checks)} passed, "
+                 f"{len(warned)} warned, {len(failed)} failed"]
+    if failed:
+        lines.append("  failed (ERROR, blocks what is downstream): " + ", ".join(c.label for c in failed))
+    if warned:
+        lines.append("  warned (WARN, blocks nothing): " + ", ".join(c.label for c in warned))
+    return lines
+
+
+# --- identity ----------------------------------------------------------------------------------------------------
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    return con.execute(sql, params or []).fetchall()[0][0]
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    return {r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()}
+
+
+def identity_lines(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    since: dt.datetime | None,
+    ran: bool,
+    accept_weight: float,
+    charts_dir: Path | None = None,
+    truth_csv: Path | None = None,
+) -> list[str]:
+    """What identity resolution did: links, review queue, multi-record customers, id changes since `since` (naive
+    UTC: the run's start), where the charts are and, with a ground-truth file, pairwise precision and recall."""
+    if not table_exists(con, "gold.customer_xref"):
+        return ["", "Identity: stage 'identity' not built yet"]
+    title = "Identity (this run)" if ran else "Identity (did not run this run: the tables as the last run left them)"
+    lines = ["", title]
+    queue = table_exists(con, "identity.review_queue")
+    if table_exists(con, "identity.links"):
+        # a strong pair that rests on the name alone or a shared household waits in the queue instead
+        held = ("LEFT JOIN (SELECT DISTINCT record_id_l, record_id_r, true AS queued FROM identity.review_queue) q "
+                "USING (record_id_l, record_id_r)") if queue else "LEFT JOIN (SELECT NULL AS queued) q ON false"
+        det, scored, accepted = con.execute(
+            f"""SELECT count(*) FILTER (WHERE link_type LIKE 'deterministic%'), count(*) FILTER (WHERE link_type = 'splink'),
+                      count(*) FILTER (WHERE link_type = 'splink' AND match_weight >= ? AND q.queued IS NULL)
+               FROM identity.links {held}""", [accept_weight]).fetchall()[0]
+        lines.append(f"  links auto-accepted: {det:,} deterministic, {accepted:,} Splink (match weight >= "
+                     f"{accept_weight:g}, of {scored:,} pairs scored)")
+    if queue:
+        cols = _columns(con, "identity.review_queue")
+        open_only = "WHERE decision IS NULL OR trim(decision) = ''" if "decision" in cols else ""
+        reason = "reason" if "reason" in cols else "'pairs'"
+        by_reason = con.execute(f"SELECT {reason}, count(*) FROM identity.review_queue {open_only} "
+                                "GROUP BY 1 ORDER BY 2 DESC, 1").fetchall()
+        waiting = sum(n for _, n in by_reason)
+        detail = f" ({', '.join(f'{r} {n:,}' for r, n in by_reason)})" if by_reason else ""
+        decided = _scalar(con, "SELECT count(*) FROM identity.review_decisions") if table_exists(
+            con, "identity.review_decisions") else 0
+        lines.append(f"  review queue: {waiting:,} pairs waiting for a decision{detail}; {decided:,} earlier decisions "
+                     "honoured")
+    records, customers, multi, largest = con.execute(
+        """SELECT sum(n), count(*), count(*) FILTER (WHERE n > 1), max(n)
+           FROM (SELECT customer_id, count(*) AS n FROM gold.customer_xref GROUP BY 1)""").fetchall()[0]
+    lines.append(f"  customers: {customers or 0:,} from {records or 0:,} records; {multi or 0:,} with several records "
+                 f"(largest {largest or 0})")
+    if table_exists(con, "gold.customer_id_history") and since is not None:
+        changes = dict(con.execute("SELECT reason, count(*) FROM gold.customer_id_history WHERE changed_at >= ? "
+                                   "GROUP BY 1", [since]).fetchall())
+        names = {"merge": "merges", "split": "splits", "removed": "ids removed"}
+        parts = [f"{changes.pop(k, 0):,} {v}" for k, v in names.items()] + [f"{n:,} {k}" for k, n in changes.items()]
+        lines.append(f"  customer id changes since the last run: {', '.join(parts)} (gold.customer_id_history)")
+    lines.append(_charts_line(charts_dir))
+    if truth_csv is not None and truth_csv.is_file():
+        lines.append(_accuracy_line(con, truth_csv))
+    return lines
+
+
+def _charts_line(charts_dir: Path | None) -> str:
+    files = sorted(p.name for p in charts_dir.glob("*.html")) if charts_dir is not None and charts_dir.is_dir() else []
+    if not files:
+        return f"  charts: none yet in {charts_dir} (materialise identity/model_charts)"
+    return f"  charts: {charts_dir}/ ({', '.join(files)})"
+
+
+def _accuracy_line(con: duckdb.DuckDBPyConnection, truth_csv: Path) -> str:
+    """Pairwise precision and recall of gold.customer_xref against the sample's ground truth."""
+    from customer_pipeline.identity.evaluation import pairwise_scores
+
+    truth = pd.read_csv(truth_csv, dtype=str)
+    if not {"source", "source_key", "person_id"} <= set(truth.columns):
+        return f"  accuracy: {truth_csv.name} lacks source, source_key, person_id: not scored"
+    frame = pd.DataFrame({"record_key": truth["source"] + "|" + truth["source_key"], "person": truth["person_id"]})
+    con.register("_summary_truth", frame)
+    try:
+        s = pairwise_scores(con, "(SELECT record_id AS record_key, customer_id AS cluster FROM gold.customer_xref)",
+                            "_summary_truth")
+    finally:
+        con.unregister("_summary_truth")
+    return (f"  accuracy against {truth_csv}: pairwise precision {s['precision']:.4f}, recall {s['recall']:.4f}, "
+            f"F1 {s['f1']:.4f} ({s['records']:,} records scored, {s['true_pairs']:,} true pairs, "
+            f"{s['correct_pairs']:,} of {s['predicted_pairs']:,} predicted pairs correct)")

@@ -260,5 +260,18 @@ def _synthetic_marts(ids, rng) -> dict:
                            "confidence": 0.5, "lift": 3.0, "pair_count": 12})
     recommendations = pd.DataFrame({"customer_id": np.repeat(ids[:5], 2), "rank": np.tile([1, 2], 5),
                                     "sku": np.tile(skus[:2], 5)})
+    churn = pd.DataFrame({"customer_id": ids, "frequency": rng.integers(0, 20, len(ids)),
+                          "p_alive": rng.random(len(ids)), "expected_purchases": rng.random(len(ids)) * 3,
+                          "churn_band": rng.choice(["active", "cooling", "at risk", "lapsed"], len(ids))})
+    channels = np.tile(["email", "phone", "post"], len(ids))
+    audience = pd.DataFrame({"customer_id": np.repeat(ids, 3), "channel": channels,
+                             "contact_value": np.where(channels == "email", "x@example.org", "+4915123456"),
+                             "may_contact": rng.random(len(channels)) < 0.4,
+                             "reason": rng.choice([None, "no consent", "opted out"], len(channels)),
+                             "household_id": None})
+    demographics = pd.DataFrame({"customer_id": ids, "age_band": rng.choice(["18-24", "25-34", "65+", None], len(ids)),
+                                 "gender": rng.choice(["M", "F", None], len(ids)), "country": "DE",
+                                 "first_seen_cohort": "2025-Q3", "rfm_segment": rng.choice(["Champions", "Lost"], len(ids))})
     return {"customer_purchases": purchases, "customer_rfm": rfm, "market_basket": basket,
-            "customer_recommendations": recommendations}
+            "customer_recommendations": recommendations, "customer_churn": churn,
+            "marketing_audience": audience, "customer_demographics": demographics}

@@ -76,13 +76,15 @@ def test_every_schedule_and_sensor_starts_running(defs):
     repo = defs.get_repository_def()
     assert {s.name for s in repo.schedule_defs} == {f"{s}_schedule" for s in SOURCE_ASSETS}
     assert {s.name for s in repo.sensor_defs} == {
-        "pos_landing_sensor", "call_center_landing_sensor", "app_landing_sensor", "downstream_automation_sensor"}
+        "pos_landing_sensor", "call_center_landing_sensor", "app_landing_sensor", "suppression_landing_sensor",
+        "downstream_automation_sensor", "run_failure_alert_sensor", "run_recovery_alert_sensor",
+        "blocking_check_alert_sensor", "freshness_alert_sensor", "quarantine_alert_sensor"}
     for instigator in [*repo.schedule_defs, *repo.sensor_defs]:
         assert instigator.default_status.value == "RUNNING", instigator.name
     assert {s.name: s.execution_timezone for s in repo.schedule_defs} == {f"{s}_schedule": "UTC" for s in SOURCE_ASSETS}
     assert {s.name: s.cron_schedule for s in repo.schedule_defs} == {
         "pos_schedule": "30 2 * * *", "shop_schedule": "5 * * * *",
-        "call_center_schedule": "15 */4 * * *", "app_schedule": "*/15 * * * *"}
+        "call_center_schedule": "15 */4 * * *", "app_schedule": "*/15 * * * *", "suppression_schedule": "45 2 * * *"}
     automation = repo.get_sensor_def("downstream_automation_sensor")
     assert automation.run_tags == WAREHOUSE_TAGS
 

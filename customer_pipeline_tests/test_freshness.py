@@ -1,6 +1,7 @@
 """Source freshness: status rules on hand-made timestamps, the warehouse tables, and the Dagster asset."""
 
 import datetime as dt
+import re
 
 import dagster as dg
 import duckdb
@@ -87,10 +88,59 @@ def test_write_replaces_the_table_and_appends_history(con):
     assert {r[5] for r in rows} == {NOW + H}
     history = con.execute("SELECT measured_at, count(*) FROM gold.source_freshness_history GROUP BY 1 ORDER BY 1").fetchall()
     assert history == [(NOW, 4), (NOW + H, 4)]
+    # the clearer columns: each lag with its own status, numeric seconds for BI
+    got = {r[0]: r[1:] for r in con.execute(
+        "SELECT source, load_status, load_lag_seconds, record_status, record_lag_seconds, sla_warn_seconds, "
+        "sla_fail_seconds, record_sla_warn_seconds, record_sla_fail_seconds FROM gold.source_freshness").fetchall()}
+    # pos: loaded 28 h ago (warning); newest record 2026-10-04 09:30 is 27.5 h old (< 26 h + 1 d: fresh)
+    assert got["pos"] == ("warning", 28 * 3600, "fresh", 27.5 * 3600, 26 * 3600, 30 * 3600, 50 * 3600, 54 * 3600)
+    # call center: 10 h since the load (failed) and 12 h since its newest record (fresh within 5 h + 1 d)
+    assert got["call_center"][:4] == ("failed", 10 * 3600, "fresh", 12 * 3600)
+    assert got["shop"][2:4] == ("no_records", None) and got["app"][:3] == ("never_loaded", None, "no_records")
+
+
+def test_summary_lines_fit_their_columns_and_say_which_lag(con):
+    freshness.write(con, freshness.measure(con, SLAS, now=NOW + H))
     lines = freshness.freshness_lines(con)
-    assert lines[1] == "Source freshness"
-    pos_line = next(line for line in lines if line.strip().startswith("pos "))
-    assert "warning" in pos_line and "28h00m" in pos_line and "26h00m/30h00m" in pos_line
+    assert lines[1] == "Source freshness (measured 2026-10-05 13:00; times UTC)"
+    header, rows = lines[2], lines[3:7]
+    for name in ("load lag", "load status", "record age", "record status"):
+        assert name in header
+    # every cell starts under its header: the columns line up, nothing runs into the next column
+    starts = [header.index(name) for name in ("last load", "load lag", "load status", "newest record",
+                                               "record age", "record status")]
+    for line in rows:
+        cells = [line[i:j] for i, j in zip(starts, starts[1:] + [len(line) + 1])]
+        assert all(c.endswith(" ") or c is cells[-1] for c in cells), line
+    pos = next(line for line in rows if line.split()[0] == "pos")
+    assert "1 d 4 h  warning" in pos                     # load lag, then its status
+    assert pos.endswith("1 d 3 h  fresh")               # record age (two units at most), then its status
+    never = next(line for line in rows if line.split()[0] == "app")
+    assert "never" in never and "never_loaded" in never and "no_records" in never
+    sla = next(line for line in lines if line.strip().startswith("SLA warn / fail"))
+    assert "pos 1 d 2 h / 1 d 6 h" in sla and "app 30 min / 1 h" in sla
+    assert not any(re.search(r"\bdays\b|\d:\d\d:\d\d|h\d\dm", line) for line in lines)
+
+
+@pytest.mark.parametrize("seconds, text", [
+    (None, "-"), (0, "0 s"), (45, "45 s"), (60, "1 min"), (152.86, "2 min 33 s"), (3600, "1 h"),
+    (5 * 3600 + 12 * 60 + 9, "5 h 12 min"), (26 * 3600, "1 d 2 h"), (3 * 86400, "3 d"), (-90, "-1 min 30 s"),
+])
+def test_durations_read_as_words(seconds, text):
+    assert freshness.duration_text(seconds) == text
+
+
+def test_history_written_before_the_new_columns_gets_them(con):
+    old = freshness.frame(freshness.measure(con, SLAS, now=NOW))[list(freshness.COLUMNS[:10])]
+    con.register("old_df", old)
+    con.execute("CREATE TABLE gold.source_freshness_history AS SELECT * FROM old_df")
+    con.execute("CREATE TABLE gold.source_freshness AS SELECT * FROM old_df")
+    # the summary reads a table of the old shape too (a run whose freshness step did not run)
+    assert any("no_records" in line for line in freshness.freshness_lines(con))
+    freshness.write(con, freshness.measure(con, SLAS, now=NOW + H))
+    got = con.execute("SELECT measured_at, count(record_status) FROM gold.source_freshness_history "
+                      "GROUP BY 1 ORDER BY 1").fetchall()
+    assert got == [(NOW, 0), (NOW + H, 4)]
 
 
 def test_freshness_lines_is_empty_before_the_table_exists():
@@ -119,6 +169,10 @@ def test_asset_measures_every_source_after_a_load(tmp_path):
              if e.asset_key == dg.AssetKey(["gold", "source_freshness"])]
     meta = mat.metadata
     assert meta["status"].value == {"pos": "fresh", "shop": "fresh", "call_center": "fresh", "app": "fresh"}
+    assert set(meta["record_status"].value) == {"pos", "shop", "call_center", "app"}
+    preview = meta["preview"].value
+    assert "| load lag" in preview and "| record status" in preview and "1 d 2 h / 1 d 6 h" in preview
+    assert not re.search(r"\bdays\b|\d:\d\d:\d\d", preview)  # no raw timedeltas (`0 days 00:02:32.862952`)
     with duckdb.connect(str(wh), read_only=True) as c:
         newest = dict(c.execute("SELECT source, newest_record_at FROM gold.source_freshness").fetchall())
         assert newest["app"] == dt.datetime(2026, 10, 3, 12, 0)

@@ -78,7 +78,8 @@ def test_publishes_the_gold_tables_that_exist(tmp_path, pg_url, bi_role):
         assert {r[0] for r in pg.rows(conn, "SELECT table_name FROM information_schema.tables "
                                              "WHERE table_schema = 'gold'")} == {
             "golden_customers", "customer_xref", "households", "household_id_history", "source_freshness",
-            "customer_purchases", "customer_rfm", "market_basket", "customer_recommendations"}
+            "customer_purchases", "customer_rfm", "market_basket", "customer_recommendations", "customer_churn",
+            "marketing_audience", "customer_demographics"}
 
 
 def test_without_a_postgres_url_the_code_location_has_no_publish_asset(monkeypatch):

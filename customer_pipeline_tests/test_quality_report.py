@@ -150,3 +150,113 @@ def test_valid_email_has_one_definition_the_share_of_emails_given():
                        "phone_raw": [None] * 4, "phone_valid": [None] * 4})
     assert report.validity_counts(df, "email") == (1, 2)
     assert report.validity_counts(df, "phone") == (0, 0)
+
+
+# --- retention in the warehouse, a bounded trend for PostgreSQL ---------------------------------------------------
+
+
+def _old_runs(path, ages_days: list[float], now: dt.datetime) -> list[str]:
+    """Report runs measured `ages_days` before `now` (the real report's rows, re-dated), appended to the history."""
+    frame, _ = report.build_report(_people(), REJECTED, RAW_COUNTS, now=NOW, run_id="x")
+    ids = []
+    with wh.connect(path) as con:
+        for i, age in enumerate(ages_days):
+            run = frame.assign(run_id=f"old-{i}", measured_at=now - dt.timedelta(days=age))
+            report.write_report(con, run)  # no retention: every run is kept
+            ids.append(f"old-{i}")
+    return ids
+
+
+def test_runs_older_than_the_retention_are_deleted_on_the_next_run(tmp_path, monkeypatch):
+    path = tmp_path / "w.duckdb"
+    _seed(path)
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    old = _old_runs(path, [400, 31, 29, 1], now)
+    monkeypatch.setenv("CUSTOMER_PIPELINE_QUALITY_RETENTION_DAYS", "30")
+    result = dg.materialize([data_quality_report], resources={"warehouse": WarehouseResource(path=str(path))})
+    assert result.success
+    with wh.connect(path, read_only=True) as con:
+        runs = {r[0] for r in con.execute("SELECT DISTINCT run_id FROM gold.data_quality_report").fetchall()}
+        latest = con.execute("SELECT DISTINCT run_id FROM gold.data_quality_report_latest").fetchall()
+    assert runs == {old[2], old[3], result.run_id}  # 400 and 31 days old: gone; 29 and 1 day old: kept
+    assert latest == [(result.run_id,)]
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    assert meta["runs_removed_by_retention"].value == 2 and meta["retention_days"].value == 30
+    assert meta["runs_in_history"].value == 3
+    with wh.connect(path, read_only=True) as con:
+        first = (now - dt.timedelta(days=29)).date()
+        assert report.history_line(con, 30, 5) == [
+            f"History: 3 run(s) kept since {first} (runs older than 30 days are deleted; "
+            "CUSTOMER_PIPELINE_QUALITY_RETENTION_DAYS); PostgreSQL gets the newest run of each of the last 5 days"]
+        assert report.history_line(con, 30, None)[0].endswith("CUSTOMER_PIPELINE_QUALITY_RETENTION_DAYS)")
+
+
+def test_retention_defaults_to_90_days_and_refuses_nonsense(monkeypatch):
+    from customer_pipeline.settings import DEFAULT_QUALITY_RETENTION_DAYS, Settings
+
+    monkeypatch.delenv("CUSTOMER_PIPELINE_QUALITY_RETENTION_DAYS", raising=False)
+    monkeypatch.setenv("CUSTOMER_PIPELINE_QUALITY_TREND_DAYS", "")  # empty counts as unset
+    s = Settings.from_env()
+    assert s.quality_retention_days == DEFAULT_QUALITY_RETENTION_DAYS == 90 and s.quality_trend_days == 30
+    for bad in ("0", "-3", "a week", "1.5"):
+        monkeypatch.setenv("CUSTOMER_PIPELINE_QUALITY_RETENTION_DAYS", bad)
+        with pytest.raises(ValueError, match="CUSTOMER_PIPELINE_QUALITY_RETENTION_DAYS"):
+            Settings.from_env()
+
+
+def _history(days: int, per_day: int, end: dt.datetime) -> pd.DataFrame:
+    """`per_day` runs a day over `days` days up to `end`, three metric rows each."""
+    rows = []
+    for d in range(days):
+        for k in range(per_day):
+            at = end - dt.timedelta(days=d, hours=6 * k)
+            rows += [{"run_id": f"r{d}-{k}", "measured_at": at, "source": s, "metric": "records", "field": None,
+                      "value": 1.0, "numerator": 1, "denominator": None} for s in ("pos", "shop", "all")]
+    return pd.DataFrame(rows, columns=list(report.COLUMNS))
+
+
+def test_trend_keeps_the_newest_run_of_each_recent_day():
+    end = dt.datetime(2026, 11, 20, 20, 0)
+    history = _history(days=40, per_day=3, end=end)  # runs at 20:00, 14:00, 08:00 each day
+    kept = report.trend(history, days=7)
+    runs = kept.groupby("run_id")["measured_at"].min().sort_values()
+    assert len(runs) == 7 and runs.max() == end
+    assert [t.hour for t in runs] == [20] * 7 and runs.min() == end - dt.timedelta(days=6)
+    assert len(kept) == 7 * 3
+    assert report.trend(history.iloc[0:0], days=7).empty
+
+
+@pytest.mark.postgres
+def test_postgres_receives_the_latest_run_and_a_bounded_trend(tmp_path, pg_url, bi_role, monkeypatch):
+    import contextlib
+
+    from customer_pipeline.defs.publish.assets import PostgresPublishResource, postgres_gold
+    from customer_pipeline_tests import pg
+
+    path = tmp_path / "w.duckdb"
+    end = dt.datetime(2026, 11, 20, 20, 0)
+    with wh.connect(path) as con:
+        wh.replace_table(con, "gold.data_quality_report", _history(days=40, per_day=3, end=end))
+    monkeypatch.setenv("CUSTOMER_PIPELINE_QUALITY_TREND_DAYS", "5")
+    result = dg.materialize([postgres_gold], resources={
+        "warehouse": WarehouseResource(path=str(path)),
+        "postgres_publish": PostgresPublishResource(pg_url=pg_url, bi_role=bi_role)})
+    assert result.success
+    with contextlib.closing(pg.connect(pg_url)) as conn:
+        runs = pg.rows(conn, "SELECT run_id, min(measured_at) FROM gold.data_quality_report GROUP BY 1 ORDER BY 2")
+        latest = pg.rows(conn, "SELECT DISTINCT run_id FROM gold.data_quality_report_latest")
+        rows = pg.scalar(conn, "SELECT count(*) FROM gold.data_quality_report")
+    assert [r[0] for r in runs] == ["r4-0", "r3-0", "r2-0", "r1-0", "r0-0"] and rows == 5 * 3
+    assert latest == [("r0-0",)]
+    # the BI role reads the view as it reads the tables (the test's superuser may take any role)
+    with contextlib.closing(pg.connect(pg_url)) as conn, conn.cursor() as cur:
+        cur.execute(f"SET ROLE {bi_role}")
+        cur.execute("SELECT count(*) FROM gold.data_quality_report_latest")
+        assert cur.fetchone() == (3,)
+    # a second publish swaps table and view again (the view must not block dropping the table)
+    monkeypatch.setenv("CUSTOMER_PIPELINE_QUALITY_TREND_DAYS", "2")
+    assert dg.materialize([postgres_gold], resources={
+        "warehouse": WarehouseResource(path=str(path)),
+        "postgres_publish": PostgresPublishResource(pg_url=pg_url, bi_role=bi_role)}).success
+    assert pg.scalar(pg_url, "SELECT count(DISTINCT run_id) FROM gold.data_quality_report") == 2
+    assert pg.scalar(pg_url, "SELECT count(*) FROM gold.data_quality_report_latest") == 3

@@ -174,7 +174,8 @@ def test_with_publishing_on_the_publish_asset_follows_every_gold_table(tmp_path)
         f"gold/{name}" for name in ("golden_customers", "customer_xref", "customer_id_history", "households",
                                     "household_id_history", "source_freshness", "data_quality_report",
                                     "customer_purchases", "customer_rfm", "market_basket",
-                                    "customer_recommendations")}
+                                    "customer_recommendations", "customer_churn", "marketing_audience",
+                                    "customer_demographics")}
 
 
 def test_asset_checks_and_freshness_policies_are_there(ui):
@@ -184,7 +185,10 @@ def test_asset_checks_and_freshness_policies_are_there(ui):
     assert checks["rows_accounted_for"] is True and len(checks) > 1
     assert any(c["blocking"] for c in assets["staging/person_records"]["assetChecksOrError"]["checks"])
     assert [c["name"] for c in assets["gold/source_freshness"]["assetChecksOrError"]["checks"]] == ["sources_within_sla"]
-    policies = {k: a["internalFreshnessPolicy"] for k, a in assets.items() if k.startswith("raw/")}
+    # preference registers arrive when a register publishes a snapshot: no SLA, never "late"
+    policies = {k: a["internalFreshnessPolicy"] for k, a in assets.items()
+                if k.startswith("raw/") and k != "raw/suppression_entries"}
+    assert assets["raw/suppression_entries"]["internalFreshnessPolicy"] is None
     assert all(p and p["__typename"] == "TimeWindowFreshnessPolicy" for p in policies.values()), policies
     assert policies["raw/app_events"] == {"__typename": "TimeWindowFreshnessPolicy",
                                           "failWindowSeconds": 3600, "warnWindowSeconds": 1800}
@@ -194,13 +198,16 @@ def test_asset_checks_and_freshness_policies_are_there(ui):
 def test_schedules_sensors_and_jobs_are_there_and_running(ui):
     repo = ui["repo"]
     schedules = {s["name"]: s for s in repo["schedules"]}
-    assert set(schedules) == {"pos_schedule", "shop_schedule", "call_center_schedule", "app_schedule"}
+    assert set(schedules) == {"pos_schedule", "shop_schedule", "call_center_schedule", "app_schedule",
+                              "suppression_schedule"}
     assert schedules["app_schedule"]["cronSchedule"] == "*/15 * * * *"
     assert {s["executionTimezone"] for s in schedules.values()} == {"UTC"}
     assert {s["scheduleState"]["status"] for s in schedules.values()} == {"RUNNING"}
     sensors = {s["name"]: s for s in repo["sensors"]}
     assert set(sensors) == {"pos_landing_sensor", "call_center_landing_sensor", "app_landing_sensor",
-                            "downstream_automation_sensor"}
+                            "suppression_landing_sensor", "downstream_automation_sensor", "run_failure_alert_sensor",
+                            "run_recovery_alert_sensor", "blocking_check_alert_sensor", "freshness_alert_sensor",
+                            "quarantine_alert_sensor"}
     assert sensors["downstream_automation_sensor"]["sensorType"] == "AUTOMATION"
     assert {s["sensorState"]["status"] for s in sensors.values()} == {"RUNNING"}
     assert {"pos_job", "shop_job", "call_center_job", "app_job", "materialize_all"} <= {j["name"] for j in repo["jobs"]}

@@ -195,6 +195,24 @@ def _links_sql(predictions_table: str, comparison_names: list[str], tf_names: se
     """
 
 
+def _engine(engine: str | None) -> str:
+    from customer_pipeline.settings import IDENTITY_ENGINES, identity_engine
+
+    if engine is None:
+        return identity_engine()
+    if engine not in IDENTITY_ENGINES:
+        raise ValueError(f"engine {engine!r}: expected one of {', '.join(IDENTITY_ENGINES)}")
+    return engine
+
+
+def no_links() -> pd.DataFrame:
+    """An empty links frame, as `predict` returns for fewer than two records."""
+    empty = pd.DataFrame({c: pd.Series(dtype="object") for c in LINK_COLUMNS})
+    empty.attrs["pairs_compared"] = 0
+    empty.attrs["pairs_by_rule"] = []
+    return empty
+
+
 def load_model(model: str | Path | dict) -> dict:
     return json.loads(Path(model).read_text(encoding="utf-8")) if isinstance(model, (str, Path)) else model
 
@@ -213,21 +231,24 @@ def prior_for(model: dict, n_records: int) -> float | None:
 
 def predict(records: pd.DataFrame, model_path: str | Path | dict,
             threshold_match_weight: float = DEFAULT_REVIEW_LOW_WEIGHT,
-            reestimate_prior: bool | None = None, prepared: pd.DataFrame | None = None) -> pd.DataFrame:
+            reestimate_prior: bool | None = None, prepared: pd.DataFrame | None = None, *,
+            engine: str | None = None) -> pd.DataFrame:
     """Score candidate pairs and return those at or above the threshold as a links frame.
 
     `model_path` is a saved model (path) or a model dict. `links.attrs["pairs_compared"]` holds the
     number of candidate pairs scored. The prior follows the number of records scored (`prior_for`);
     a model without its training population re-estimates it on the records from 1,000 records up.
+    `engine`: `duckdb` or `spark` (default: `CUSTOMER_PIPELINE_ENGINE`; spark: identity/spark_engine.py).
     """
+    if _engine(engine) == "spark":
+        from customer_pipeline.identity import spark_engine
+
+        return spark_engine.predict(records, model_path, threshold_match_weight, reestimate_prior, prepared)
     started = time.perf_counter()
     model = load_model(model_path)
     prepared = sm.prepare(records) if prepared is None else prepared
     if len(prepared) < 2:
-        empty = pd.DataFrame({c: pd.Series(dtype="object") for c in LINK_COLUMNS})
-        empty.attrs["pairs_compared"] = 0
-        empty.attrs["pairs_by_rule"] = []
-        return empty
+        return no_links()
     scaled = prior_for(model, len(prepared))
     if scaled is not None:
         model = {**model, "probability_two_random_records_match": scaled}
@@ -261,14 +282,18 @@ def predict(records: pd.DataFrame, model_path: str | Path | dict,
 
 def predict_new(records: pd.DataFrame, new_ids, model_path: str | Path | dict,
                 threshold_match_weight: float = DEFAULT_REVIEW_LOW_WEIGHT,
-                prepared: pd.DataFrame | None = None) -> pd.DataFrame:
+                prepared: pd.DataFrame | None = None, *, engine: str | None = None) -> pd.DataFrame:
     """The links `predict` would find among pairs with at least one record in `new_ids`, scored the same
     way: the same blocking rules, the term frequencies and the prior of the whole population.
 
     Splink's `predict_within` scores the new records among themselves and `predict_between` scores them
     against the others (never two existing records with each other). `links.attrs["new_records"]` holds
-    how many records were new.
+    how many records were new. `engine` as for `predict`.
     """
+    if _engine(engine) == "spark":
+        from customer_pipeline.identity import spark_engine
+
+        return spark_engine.predict_new(records, new_ids, model_path, threshold_match_weight, prepared)
     started = time.perf_counter()
     model = load_model(model_path)
     prepared = sm.prepare(records) if prepared is None else prepared  # `prepared`: the same, kept from earlier runs

@@ -2,6 +2,7 @@
 
 import duckdb
 
+from customer_pipeline.erasure.register import erased_from_quarantine, erased_in_extract, erased_per_file
 from customer_pipeline.quality import thresholds
 from customer_pipeline.warehouse import table_exists
 
@@ -13,6 +14,7 @@ FILE_TABLES = {
     "pos_transactions": ["raw.pos_transactions"],
     "call_center_contacts": ["raw.call_center_contacts"],
     "app_events": ["raw.app_events", "raw.app_event_duplicates"],
+    "suppression_entries": ["raw.suppression_entries"],
 }
 
 
@@ -28,26 +30,28 @@ def account_files(con: duckdb.DuckDBPyConnection, family: str) -> dict:
     rows = con.execute(
         f"""SELECT f.location, f.rows_read, {stored} AS stored,
             (SELECT count(*) FROM quarantine.rejected_records q WHERE q.location = f.location) AS records,
-            f.file_error
+            f.file_error, {erased_per_file(con)} AS erased
         FROM meta.loaded_files f WHERE f.family = ? ORDER BY f.location""",
         [family],
     ).fetchall()
-    mismatches, accounted = [], []
-    for loc, read, st, records, error in rows:
+    mismatches, accounted, erased_total = [], [], 0
+    for loc, read, st, records, error, erased in rows:
+        erased_total += int(erased)  # rows of erased persons (docs/erasure.md): accounted for, not lost
         if error is not None:
             if st != 0 or records != 1:
                 mismatches.append(f"{loc}: rejected whole ({error}) but stored {st}, quarantine records {records}")
             quarantined = read
         else:
             quarantined = records
-            if read != st + quarantined:
-                mismatches.append(f"{loc}: read {read}, stored {st}, quarantined {quarantined}")
+            if read != st + quarantined + erased:
+                mismatches.append(f"{loc}: read {read}, stored {st}, quarantined {quarantined}, erased {erased}")
         accounted.append((loc, read, st, quarantined, error))
     return {
         "files": len(rows),
         "rows_read": sum(r[1] for r in accounted),
         "rows_stored": sum(r[2] for r in accounted),
         "rows_quarantined": sum(r[3] for r in accounted),
+        "rows_erased": erased_total,
         "mismatches": mismatches,
         "files_losing_rows": [_loss(*r) for r in accounted if _loses_too_much(*r)],
     }
@@ -78,9 +82,11 @@ def account_shop(con: duckdb.DuckDBPyConnection, table: str, run_id: str | None 
     if not log:
         return {"rows_read": 0, "mismatches": [f"{location}: never extracted"]}
     read, loaded, unchanged, quarantined, last_run = log[0]
+    erased = erased_in_extract(con, location, last_run)  # rows of erased persons, suppressed on arrival
     mismatches = []
-    if read != loaded + unchanged + quarantined:
-        mismatches.append(f"{location}: read {read} != loaded {loaded} + unchanged {unchanged} + quarantined {quarantined}")
+    if read != loaded + unchanged + quarantined + erased:
+        mismatches.append(f"{location}: read {read} != loaded {loaded} + unchanged {unchanged} + quarantined "
+                          f"{quarantined} + erased {erased}")
     key = "order_id, line_no" if table == "order_items" else "id"
     total, distinct = con.execute(
         f"SELECT count(*), count(DISTINCT ({key})) FROM raw.shop_{table}"
@@ -90,9 +96,9 @@ def account_shop(con: duckdb.DuckDBPyConnection, table: str, run_id: str | None 
     in_quarantine = con.execute(
         "SELECT count(*) FROM quarantine.rejected_records WHERE location = ?", [location]
     ).fetchall()[0][0]
-    if in_quarantine < quarantined:
+    if in_quarantine + erased_from_quarantine(con, location) < quarantined:
         mismatches.append(f"{location}: {quarantined} rejected but only {in_quarantine} in quarantine")
     return {
         "rows_read": read, "rows_loaded": loaded, "rows_unchanged": unchanged,
-        "rows_quarantined": quarantined, "rows_in_table": total, "run_id": last_run, "mismatches": mismatches,
+        "rows_quarantined": quarantined, "rows_erased": erased, "rows_in_table": total, "run_id": last_run, "mismatches": mismatches,
     }

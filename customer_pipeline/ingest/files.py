@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from customer_pipeline.erasure.arrival import screen_arrivals
 from customer_pipeline.ingest import store
 from customer_pipeline.ingest.formats import (
     APP_EVENT_COLUMNS,
@@ -43,6 +44,7 @@ class LoadStats:
     rows_loaded: int = 0
     rows_duplicate: int = 0
     rows_quarantined: int = 0
+    rows_erased: int = 0  # rows of an erased person, suppressed on arrival
 
     def as_metadata(self) -> dict:
         return dict(self.__dict__)
@@ -122,15 +124,19 @@ class _Load:
         if parsed.file_error:
             self.quarantine_file(rel, digest, parsed.file_error, path)
             return
-        if parsed.rows_loaded:
-            self.parts.append(parsed.table)
-            self.pending_rows += parsed.rows_loaded
+        # rows of a person erased earlier are not stored: counted as erased (docs/erasure.md)
+        table, erased = screen_arrivals(self.con, self.family, parsed.table, rel, digest, self.run_id)
+        loaded = parsed.rows_loaded - erased
+        if loaded:
+            self.parts.append(table)
+            self.pending_rows += loaded
         self.rejects.extend(store.quarantine_rows(self.source, rel, parsed.rejects, self.now, self.run_id))
-        self.files.append((self.source, self.family, rel, digest, parsed.rows_read, parsed.rows_loaded, 0,
+        self.files.append((self.source, self.family, rel, digest, parsed.rows_read, loaded, 0,
                            len(parsed.rejects), None, self.now, self.run_id))
         self.stats.files_loaded += 1
         self.stats.rows_read += parsed.rows_read
-        self.stats.rows_loaded += parsed.rows_loaded
+        self.stats.rows_loaded += loaded
+        self.stats.rows_erased += erased
         self.stats.rows_quarantined += len(parsed.rejects)
         if self.pending_rows >= FLUSH_ROWS:
             self.flush()

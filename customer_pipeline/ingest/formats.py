@@ -71,7 +71,18 @@ CALL_CENTER = CsvFamily(
     keys=("contact_id", "account_ref", "agent_id"),
 )
 
-CSV_FAMILIES = {f.name: f for f in (POS_LOYALTY, POS_TRANSACTIONS, CALL_CENTER)}
+# Preference registers (do-not-call, mail preference, email opt-out): full snapshots, `<register>_<date>.csv`;
+# the row checks beyond these (kind, listed_at) are in ingest/suppression.py, which loads this family
+SUPPRESSION = CsvFamily(
+    name="suppression_entries",
+    source="suppression",
+    folder="suppression",
+    pattern=re.compile(r"^[a-z0-9][a-z0-9_-]*_\d{4}-\d{2}-\d{2}\.csv$", re.IGNORECASE),
+    columns=("kind", "value", "postcode", "country", "listed_at"),
+    required=("kind", "value"),
+)
+
+CSV_FAMILIES = {f.name: f for f in (POS_LOYALTY, POS_TRANSACTIONS, CALL_CENTER, SUPPRESSION)}
 
 APP_EVENTS_FOLDER = "app_events"
 APP_EVENTS_PATTERN = re.compile(r"^events_\d{4}-\d{2}-\d{2}T\d{2}\.jsonl(\.gz)?$")

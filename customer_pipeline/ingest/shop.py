@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 import sqlalchemy as sa
 
+from customer_pipeline.erasure.arrival import screen_arrivals
 from customer_pipeline.ingest import store
 from customer_pipeline.ingest.parsing import Reject, parse_timestamp
 from customer_pipeline.ingest.workers import worker_count
@@ -231,6 +232,7 @@ class ExtractStats:
     rows_unchanged: int = 0
     rows_quarantined: int = 0
     rows_in_future: int = 0  # loaded, dated beyond now + FUTURE_TOLERANCE
+    rows_erased: int = 0  # rows of an erased person, suppressed on arrival
 
 
 def _get_watermark(con, table: str, now: dt.datetime) -> dt.datetime | None:
@@ -376,7 +378,9 @@ def _upsert(con, table: ShopTable, extracted: _Extracted, marks: dict, now, run_
     mark = marks[table.name]
     stats = ExtractStats(table.name, _text(mark), _text(mark), rows_read=extracted.rows_read,
                          rows_in_future=extracted.in_future)
-    df, rejects = extracted.data, extracted.rejects
+    # rows of a person erased earlier are not stored: counted as erased (docs/erasure.md)
+    df, stats.rows_erased = screen_arrivals(con, f"shop_{table.name}", extracted.data, location, None, run_id)
+    rejects = extracted.rejects
     key_match = " AND ".join(f'r."{k}" = n."{k}"' for k in table.key)
     con.register("_incoming", df)
     try:

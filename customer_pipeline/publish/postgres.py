@@ -15,6 +15,10 @@ Caveat (PostgreSQL's own, as for TRUNCATE): a REPEATABLE READ / SERIALIZABLE tra
 was taken before the swap and that touches a gold table for the first time after it sees that table empty.
 READ COMMITTED readers (the default, and what BI tools use) are not affected.
 
+The quality report is published as a bounded trend, not its whole history: the newest run of each of the last
+`CUSTOMER_PIPELINE_QUALITY_TREND_DAYS` days (default 30; `quality.report.trend`), and the view
+`gold.data_quality_report_latest` shows its newest run (dropped and recreated with the table in the swap).
+
 Personal data is written only to schema `gold`. The BI role (one per database by default, `bi_reader_<database>`,
 so two deployments on one server never share a role or its password) gets CONNECT on this database only, USAGE
 on `gold`, SELECT on its tables (and on the tables each publish swaps in, by default privileges) and nothing else:
@@ -55,6 +59,8 @@ MAINTENANCE_WORK_MEM = "256MB"
 _ADVISORY_LOCK_KEY = "customer_pipeline.publish_gold"
 _PG_IDENT_MAX = 63
 BI_ROLE_PREFIX = "bi_reader_"
+QUALITY_TABLE = "data_quality_report"
+QUALITY_LATEST_VIEW = "data_quality_report_latest"
 # Role attributes that override grants: a BI role holding one of them is refused rather than granted to.
 _BI_ROLE_FORBIDDEN = ("rolsuper", "rolcreaterole", "rolcreatedb", "rolreplication", "rolbypassrls")
 
@@ -92,6 +98,11 @@ GOLD_SPECS: dict[str, TableSpec] = {
     "customer_rfm": TableSpec(primary_key=("customer_id",), indexes=(("segment",),)),
     "market_basket": TableSpec(primary_key=("antecedent_sku", "consequent_sku"), indexes=(("consequent_sku",),)),
     "customer_recommendations": TableSpec(primary_key=("customer_id", "rank"), indexes=(("sku",),)),
+    "customer_churn": TableSpec(primary_key=("customer_id",), indexes=(("churn_band",),)),
+    "marketing_audience": TableSpec(primary_key=("customer_id", "channel"),
+                                    indexes=(("channel", "may_contact"), ("household_id",))),
+    "customer_demographics": TableSpec(primary_key=("customer_id",),
+                                       indexes=(("age_band",), ("country",), ("rfm_segment",))),
 }
 
 
@@ -131,16 +142,21 @@ def publish_gold(
     specs: Mapping[str, TableSpec] = GOLD_SPECS,
     *,
     bi_password: str | None = None,
+    quality_trend_days: int | None = None,
 ) -> dict[str, dict]:
     """Replace the given gold tables in one transaction; return per table rows, seconds, keys, indexes, notes.
 
     The BI role (default: `default_bi_role(<database>)`) is created if missing: NOLOGIN, or LOGIN with
-    `bi_password` when one is given (an existing role's password is then set to it).
+    `bi_password` when one is given (an existing role's password is then set to it). The quality report is
+    cut to its trend of `quality_trend_days` days (default: `CUSTOMER_PIPELINE_QUALITY_TREND_DAYS`).
     """
     unknown = sorted(set(tables) - set(specs))
     if unknown:
         raise ValueError(f"no gold table spec for {unknown}; known: {sorted(specs)}")
+    tables, trend_note = _quality_trend(tables, quality_trend_days)
     plans = {name: _plan(name, df, specs[name]) for name, df in tables.items()}
+    if trend_note:
+        plans[QUALITY_TABLE].notes.append(trend_note)
 
     engine = sa.create_engine(normalise_pg_url(pg_url), poolclass=NullPool)
     raw = engine.raw_connection()
@@ -178,6 +194,25 @@ def publish_gold(
 
 
 # --- planning: names, types, keys (no database needed) -------------------------------------------------------
+
+
+def _has_runs(df: pd.DataFrame) -> bool:
+    return {"run_id", "measured_at"} <= set(map(str, df.columns))
+
+
+def _quality_trend(tables: Mapping[str, pd.DataFrame], days: int | None) -> tuple[dict, str | None]:
+    """The tables with the quality report's history cut to its trend (BI needs the trend, not every run)."""
+    report = tables.get(QUALITY_TABLE)
+    if report is None or not _has_runs(report):
+        return dict(tables), None
+    from customer_pipeline.quality.report import trend
+    from customer_pipeline.settings import Settings
+
+    days = Settings.from_env().quality_trend_days if days is None else days
+    kept = trend(report, days)
+    note = (f"quality trend: {kept['run_id'].nunique()} of {report['run_id'].nunique()} runs "
+            f"(the newest of each of the last {days} days)")
+    return {**tables, QUALITY_TABLE: kept}, note
 
 
 @dataclass
@@ -379,8 +414,16 @@ def _swap(cur, plans: list[_Plan]) -> None:
         cur.execute("SAVEPOINT gold_swap")
         try:
             cur.execute("SET LOCAL lock_timeout = %s", [f"{SWAP_LOCK_TIMEOUT_MS}ms"])
+            quality = next((p for p in plans if p.name == QUALITY_TABLE), None)
+            if quality is not None:  # the view depends on the table it replaces
+                cur.execute(sql.SQL("DROP VIEW IF EXISTS {}").format(sql.Identifier(SCHEMA, QUALITY_LATEST_VIEW)))
             for plan in plans:
                 _swap_one(cur, plan)
+            if quality is not None and _has_runs(quality.df):
+                cur.execute(sql.SQL(
+                    "CREATE VIEW {view} AS SELECT * FROM {table} WHERE run_id = "
+                    "(SELECT run_id FROM {table} ORDER BY measured_at DESC LIMIT 1)").format(
+                    view=sql.Identifier(SCHEMA, QUALITY_LATEST_VIEW), table=sql.Identifier(SCHEMA, QUALITY_TABLE)))
             cur.execute("SET LOCAL lock_timeout = DEFAULT")
             cur.execute("RELEASE SAVEPOINT gold_swap")
             return

@@ -32,8 +32,20 @@ class Outcome:
 
 
 @functools.cache
+def _import_gx():
+    """Great Expectations, imported once under the pyspark guard (`compat.pyspark_import_guard`)."""
+    from customer_pipeline.compat import pyspark_import_guard
+
+    with pyspark_import_guard():
+        import great_expectations
+        import great_expectations.expectations  # noqa: F401
+    return great_expectations
+
+
+@functools.cache
 def _batch_definition():
     """The one ephemeral context and whole-DataFrame batch definition of this process."""
+    _import_gx()
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.execution_engine import pandas_execution_engine
@@ -49,6 +61,7 @@ def _batch_definition():
 
 
 def _present(column: str):
+    _import_gx()
     from great_expectations.expectations.row_conditions import Column
 
     return Column(column).is_not_null() & (Column(column) != "")
@@ -56,6 +69,7 @@ def _present(column: str):
 
 def to_expectation(rule: Rule):
     """The GX expectation a rule stands for; its check name travels in `meta`."""
+    _import_gx()
     import great_expectations.expectations as gxe
 
     kwargs = dict(rule.kwargs)
@@ -70,6 +84,7 @@ def to_expectation(rule: Rule):
 
 
 def build_gx_suite(suite: Suite):
+    _import_gx()
     import great_expectations as gx
 
     gx_suite = gx.ExpectationSuite(name=suite.name)

@@ -1,8 +1,9 @@
 """The data-quality report: one long metrics frame (source x metric x field) and its markdown.
 
 `build_report` is plain computation on DataFrames; `load_inputs`, `write_report` and
-`headline_figures` are the thin warehouse side (`gold.data_quality_report` keeps every run,
-`gold.data_quality_report_latest` the newest).
+`headline_figures` are the thin warehouse side (`gold.data_quality_report` keeps the runs of the
+retention window, `CUSTOMER_PIPELINE_QUALITY_RETENTION_DAYS`, `gold.data_quality_report_latest` the newest).
+`trend` is what PostgreSQL receives: the newest run and the newest run of each recent day.
 """
 
 import datetime as dt
@@ -280,8 +281,9 @@ def load_inputs(con: duckdb.DuckDBPyConnection, raw_tables: list[str]) -> tuple[
     return people, rejected, raw_counts
 
 
-def write_report(con: duckdb.DuckDBPyConnection, metrics: pd.DataFrame) -> None:
-    """Append this run's metrics to the history (replacing a retried run) and refresh `latest`."""
+def write_report(con: duckdb.DuckDBPyConnection, metrics: pd.DataFrame, retention_days: int | None = None) -> int:
+    """Append this run's metrics to the history (replacing a retried run), delete the runs measured more than
+    `retention_days` before the newest (None: keep all) and refresh `latest`; returns the runs deleted."""
     con.execute(
         f"""CREATE TABLE IF NOT EXISTS {REPORT_TABLE} (
             run_id VARCHAR, measured_at TIMESTAMP, source VARCHAR, metric VARCHAR, field VARCHAR,
@@ -293,12 +295,33 @@ def write_report(con: duckdb.DuckDBPyConnection, metrics: pd.DataFrame) -> None:
             for run_id in metrics["run_id"].unique():
                 con.execute(f"DELETE FROM {REPORT_TABLE} WHERE run_id = ?", [str(run_id)])
             con.execute(f"INSERT INTO {REPORT_TABLE} SELECT {', '.join(COLUMNS)} FROM _dq_metrics")
+            removed = 0
+            if retention_days is not None:
+                # a run is kept or deleted whole: judged by its own (first) measurement time
+                old_runs = f"""SELECT run_id FROM {REPORT_TABLE} GROUP BY run_id HAVING min(measured_at) <
+                    (SELECT max(measured_at) FROM {REPORT_TABLE}) - to_days(CAST(? AS INTEGER))"""
+                removed = con.execute(f"SELECT count(*) FROM ({old_runs})", [retention_days]).fetchall()[0][0]
+                con.execute(f"DELETE FROM {REPORT_TABLE} WHERE run_id IN ({old_runs})", [retention_days])
             con.execute(
                 f"""CREATE OR REPLACE TABLE {LATEST_TABLE} AS SELECT * FROM {REPORT_TABLE}
                 WHERE run_id = (SELECT run_id FROM {REPORT_TABLE} ORDER BY measured_at DESC LIMIT 1)"""
             )
     finally:
         con.unregister("_dq_metrics")
+    return int(removed)
+
+
+def trend(history: pd.DataFrame, days: int) -> pd.DataFrame:
+    """The bounded trend of `history` (gold.data_quality_report rows): the newest run of each UTC day among the
+    `days` days up to the newest measurement, so also the newest run; at most `days` runs whatever the cadence."""
+    if history.empty:
+        return history
+    measured = pd.to_datetime(history["measured_at"])
+    runs = measured.groupby(history["run_id"], sort=False).min().sort_values()
+    newest = runs.max()
+    recent = runs[runs.dt.normalize() > newest.normalize() - pd.Timedelta(days=days)]
+    kept = recent.groupby(recent.dt.normalize()).tail(1).index
+    return history[history["run_id"].isin(kept)].reset_index(drop=True)
 
 
 def _pct(metrics: pd.DataFrame, metric: str, field: str | None = None, source: str = ALL) -> str:
@@ -340,3 +363,15 @@ def headline_figures(con: duckdb.DuckDBPyConnection) -> list[str]:
         f"Stale records (no update for over {thresholds.STALE_AFTER_DAYS} days): "
         f"{_pct(m, 'stale', 'record_updated_at')}",
     ]
+
+
+def history_line(con: duckdb.DuckDBPyConnection, retention_days: int, trend_days: int | None) -> list[str]:
+    """One line on the report's history: runs kept, the retention, and (publishing on) the trend PostgreSQL gets."""
+    if not wh.table_exists(con, REPORT_TABLE):
+        return []
+    runs, first = con.execute(f"SELECT count(DISTINCT run_id), min(measured_at) FROM {REPORT_TABLE}").fetchall()[0]
+    line = (f"History: {runs:,} run(s) kept since {first:%Y-%m-%d} (runs older than {retention_days} days are deleted; "
+            "CUSTOMER_PIPELINE_QUALITY_RETENTION_DAYS)")
+    if trend_days is not None:
+        line += f"; PostgreSQL gets the newest run of each of the last {trend_days} days"
+    return [line] if runs else []

@@ -13,6 +13,7 @@ from customer_pipeline.sample.persons import Persons, make_persons
 from customer_pipeline.sample.pools import build_pools
 from customer_pipeline.sample.pos import write_loyalty, write_transactions
 from customer_pipeline.sample.shop import write_shop
+from customer_pipeline.sample.suppression import write_suppression
 from customer_pipeline.sample.timeline import Timeline
 
 TRUTH_HEADER = ("source", "source_key", "person_id")
@@ -20,7 +21,8 @@ HOUSEHOLDS_HEADER = ("person_id", "household_id", "has_street_address")
 
 
 def generate(out_dir: Path, persons: int = 2000, seed: int = 42, as_of: dt.date | None = None) -> dict:
-    """Write pos/, shop.sqlite, call_center/, app_events/, truth.csv and households.csv under out_dir;
+    """Write pos/, shop.sqlite, call_center/, app_events/, suppression/, truth.csv, households.csv and
+    suppression_truth.csv under out_dir;
     return counts.
 
     The output depends only on (persons, seed, as_of): the same triple gives the same bytes.
@@ -32,7 +34,8 @@ def generate(out_dir: Path, persons: int = 2000, seed: int = 42, as_of: dt.date 
     out_dir.mkdir(parents=True, exist_ok=True)
     tl = Timeline(as_of)
     # One independent stream per part, so changing one part does not reshuffle the others.
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)]
+    # (spawn(n) gives the same first children for any n: a new part appended keeps the others' bytes)
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8)]
     pools = build_pools(seed, streams[0])
     P, book = make_persons(persons, pools, tl, streams[1])
     catalog = build_catalog(streams[2])
@@ -42,6 +45,7 @@ def generate(out_dir: Path, persons: int = 2000, seed: int = 42, as_of: dt.date 
     shop, shop_truth, accounts = write_shop(out_dir / "shop.sqlite", P, book, catalog, tl, streams[4])
     calls, call_truth = write_call_center(out_dir, P, book, accounts, cards, tl, streams[5])
     app, app_truth = write_app_events(out_dir, P, book, accounts, catalog, tl, streams[6])
+    registers = write_suppression(out_dir, P, book, tl, streams[7])
 
     truth = [pos_truth, *shop_truth, *call_truth, *app_truth]
     n_truth = _write_truth(out_dir / "truth.csv", truth)
@@ -61,6 +65,7 @@ def generate(out_dir: Path, persons: int = 2000, seed: int = 42, as_of: dt.date 
                   "persons": int(len(np.unique(np.concatenate([t[2] for t in truth])))),
                   "stale_persons": int(P.stale.sum())},
         "households": households,
+        "suppression": registers,
     }
 
 

@@ -1,7 +1,7 @@
 """One row per person-describing source record (the standardiser's input), and the staging tables
 the identity stage needs: app identity links, parsed call-center account refs, orders, receipts.
 
-Source keys follow ../shared/contracts/SOURCES.md. Where a record was delivered more than once
+Source keys follow docs/SOURCES.md. Where a record was delivered more than once
 (a card re-sent in a later file, a contact repeated in the next export) the latest delivery wins.
 """
 

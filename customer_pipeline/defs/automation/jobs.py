@@ -10,6 +10,7 @@ SOURCE_ASSETS: dict[str, list[dg.AssetKey]] = {
     "shop": [dg.AssetKey(["raw", f"shop_{table}"]) for table in SHOP_TABLES],
     "call_center": [dg.AssetKey(["raw", "call_center_contacts"])],
     "app": [dg.AssetKey(["raw", "app_events"])],
+    "suppression": [dg.AssetKey(["raw", "suppression_entries"])],  # preference registers (optional)
 }
 
 # A run that dies outside the assets (run worker lost, instance restart) is relaunched up to twice; a failing
@@ -32,3 +33,4 @@ pos_job = SOURCE_JOBS["pos"]
 shop_job = SOURCE_JOBS["shop"]
 call_center_job = SOURCE_JOBS["call_center"]
 app_job = SOURCE_JOBS["app"]
+suppression_job = SOURCE_JOBS["suppression"]

@@ -16,7 +16,7 @@ from customer_pipeline.ingest.files import landing_files
 from customer_pipeline.ingest.formats import APP_EVENTS_FOLDER, CSV_FAMILIES
 from customer_pipeline.warehouse import table_exists
 
-LANDING_FOLDERS = {"pos": "pos", "call_center": "call_center", "app": "app_events"}
+LANDING_FOLDERS = {"pos": "pos", "call_center": "call_center", "app": "app_events", "suppression": "suppression"}
 SENSOR_INTERVAL_SECONDS = 30
 HASH_CHARS = 16
 
@@ -141,6 +141,7 @@ def landing_sensor(source: str) -> dg.SensorDefinition:
 pos_landing_sensor = landing_sensor("pos")
 call_center_landing_sensor = landing_sensor("call_center")
 app_landing_sensor = landing_sensor("app")
+suppression_landing_sensor = landing_sensor("suppression")
 
 
 def downstream_sensor(name: str = "downstream_automation_sensor") -> dg.AutomationConditionSensorDefinition:

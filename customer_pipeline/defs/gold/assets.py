@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from customer_pipeline.defs.automation.sensors import DOWNSTREAM_CONDITION
+from customer_pipeline.defs.conventions import table_metadata
 from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.privacy import mask_frame
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
@@ -133,12 +134,15 @@ def golden_customers(context: dg.AssetExecutionContext, warehouse: WarehouseReso
     golden = with_household_ids(golden, result.customers)
     with warehouse.connect() as con:
         history_total = _write(con, golden, result.households, result.history)
+        tables = {t: table_metadata(con, t) for t in ("gold.golden_customers", "gold.household_id_history")}
     changes = result.history.groupby("reason").size().to_dict() if len(result.history) else {}
     context.log.info(f"{len(golden)} golden customers in {len(result.households)} households; "
                      f"household id changes this run {changes}")
-    yield dg.MaterializeResult(asset_key=GOLDEN_KEY, metadata=_golden_metadata(golden))
+    yield dg.MaterializeResult(asset_key=GOLDEN_KEY,
+                               metadata={**_golden_metadata(golden), **tables["gold.golden_customers"]})
     yield dg.MaterializeResult(asset_key=HOUSEHOLDS_KEY, metadata=_households_metadata(result, len(golden)))
     yield dg.MaterializeResult(asset_key=HOUSEHOLD_HISTORY_KEY, metadata={
         "dagster/row_count": dg.MetadataValue.int(int(history_total)),
+        **tables["gold.household_id_history"],
         "changes_this_run": dg.MetadataValue.json({str(k): int(v) for k, v in changes.items()}),
     })

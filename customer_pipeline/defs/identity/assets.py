@@ -5,6 +5,8 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
+from customer_pipeline.charts import identity as charts
+from customer_pipeline.defs.conventions import picture, table_metadata
 from customer_pipeline.defs.identity import settings
 from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
@@ -85,6 +87,7 @@ def links(context: dg.AssetExecutionContext, config: LinksConfig, warehouse: War
             con.execute("CREATE OR REPLACE TABLE identity.links AS SELECT * FROM _links")
             con.unregister("_links")
             incremental.save(con, records, version.version, review_low, plan)
+        links_table = table_metadata(con, "identity.links")
     by_type = all_links.groupby("link_type").size().to_dict() if len(all_links) else {}
     accepted_mask = scored["match_weight"] >= settings.accept_weight() if len(scored) else None
     accepted = int(accepted_mask.sum()) if len(scored) else 0
@@ -111,6 +114,9 @@ def links(context: dg.AssetExecutionContext, config: LinksConfig, warehouse: War
     )
     return dg.MaterializeResult(check_results=[fits], metadata={
         "dagster/row_count": dg.MetadataValue.int(len(all_links)),
+        **links_table,
+        "match_weights_chart": picture(charts.match_weights(scored["match_weight"] if len(scored) else [],
+                                                            settings.accept_weight(), review_low)),
         "records": dg.MetadataValue.int(len(records)),
         "scoring": dg.MetadataValue.text("full: " + plan.reason if plan.mode == "full" else "incremental"),
         "records_scored_this_run": dg.MetadataValue.int(len(records) if plan.mode == "full" else len(plan.new_ids)),
@@ -178,12 +184,15 @@ def resolve_customers(context: dg.AssetExecutionContext, config: LinksConfig, wa
             con.execute("INSERT INTO gold.customer_id_history SELECT * FROM _history")
             con.unregister("_history")
         history_total = con.execute("SELECT count(*) FROM gold.customer_id_history").fetchall()[0][0]
+        tables = {t: table_metadata(con, t)
+                  for t in ("identity.review_queue", "gold.customer_xref", "gold.customer_id_history")}
     customers = xref["customer_id"].nunique()
     sizes = xref.groupby("customer_id").size()
     reasons = history.groupby("reason").size().to_dict() if len(history) else {}
     context.log.info(f"{len(xref)} records -> {customers} customers; id changes this run {reasons}; review queue {len(queue)}")
     yield dg.MaterializeResult(asset_key=["identity", "review_queue"], metadata={
         "dagster/row_count": dg.MetadataValue.int(len(queue)),
+        **tables["identity.review_queue"],
         "decisions_honoured": dg.MetadataValue.int(len(decisions)),
         # uncertain: in the band; name_only: a strong link on the name alone that several customers share;
         # no_match_conflict: a rejected pair still joined through other links
@@ -192,6 +201,8 @@ def resolve_customers(context: dg.AssetExecutionContext, config: LinksConfig, wa
     })
     yield dg.MaterializeResult(asset_key=["gold", "customer_xref"], metadata={
         "dagster/row_count": dg.MetadataValue.int(len(xref)),
+        **tables["gold.customer_xref"],
+        "cluster_sizes_chart": picture(charts.cluster_sizes(sizes)),
         "customers": dg.MetadataValue.int(int(customers)),
         "components_clustered_again": dg.MetadataValue.int(delta.reclustered_components),
         "records_clustered_again": dg.MetadataValue.int(delta.reclustered_records),
@@ -200,5 +211,6 @@ def resolve_customers(context: dg.AssetExecutionContext, config: LinksConfig, wa
     })
     yield dg.MaterializeResult(asset_key=["gold", "customer_id_history"], metadata={
         "dagster/row_count": dg.MetadataValue.int(int(history_total)),
+        **tables["gold.customer_id_history"],
         "changes_this_run": dg.MetadataValue.json({k: int(v) for k, v in reasons.items()}),
     })

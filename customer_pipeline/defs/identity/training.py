@@ -3,6 +3,7 @@
 import dagster as dg
 
 from customer_pipeline.defs.automation.sensors import WHEN_MISSING
+from customer_pipeline.defs.conventions import table_metadata
 from customer_pipeline.defs.identity import settings
 from customer_pipeline.defs.identity.assets import MODEL_KEY, model_metadata
 from customer_pipeline.defs.identity.charts import chart_metadata, draw_charts
@@ -29,7 +30,8 @@ def splink_model(context: dg.AssetExecutionContext, config: ModelConfig, warehou
         records = con.execute("SELECT * FROM staging.person_records").df()
         version, trained = model_store.load_or_train(con, records, pinned_path=settings.pinned_model_path(),
                                                      retrain=config.retrain)
-    meta = model_metadata(version, records)
+        models_table = table_metadata(con, "identity.splink_models")
+    meta = {**model_metadata(version, records), **models_table}
     # a retrain redraws the charts here (its job runs this asset alone); on a first run identity/model_charts,
     # missing too, draws them once
     if trained and config.retrain:

@@ -8,10 +8,12 @@ import time
 import dagster as dg
 import duckdb
 
+from customer_pipeline.charts import marts as charts
 from customer_pipeline.defs.automation.sensors import DOWNSTREAM_CONDITION
+from customer_pipeline.defs.conventions import column_schema, picture
 from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
-from customer_pipeline.marts import models, report
+from customer_pipeline.marts import history, models, report
 from customer_pipeline.marts.settings import REPORTING_CURRENCY, MartSettings
 
 GROUP = "marts"
@@ -65,16 +67,26 @@ COLUMNS = {
 
 
 def _schema(con: duckdb.DuckDBPyConnection, model: str) -> dg.TableSchema:
-    described = COLUMNS[model]
-    return dg.TableSchema(columns=[
-        dg.TableColumn(name, str(kind).lower(), description=described.get(name))
-        for name, kind, *_ in con.execute(f"DESCRIBE gold.{model}").fetchall()
-    ])
+    return column_schema(con, f"gold.{model}", COLUMNS.get(model))
+
+
+# the pictures on each mart's page (customer_pipeline/charts/marts.py); a chart returning None is left out
+PICTURES = {
+    models.RFM: {"rfm_grid_chart": charts.rfm_grid_from_warehouse,
+                 "segment_sizes_chart": lambda con: charts.segment_sizes_over_runs(history.segment_history(con))},
+    models.BASKET: {"top_rules_chart": charts.top_rules_from_warehouse},
+    "customer_churn": {"churn_risk_chart": charts.churn_risk_from_warehouse},  # once gold.customer_churn exists
+}
+
+
+def _pictures(con: duckdb.DuckDBPyConnection, model: str) -> dict:
+    return {name: picture(uri) for name, draw in PICTURES.get(model, {}).items() if (uri := draw(con))}
 
 
 def _common(con: duckdb.DuckDBPyConnection, model: str, rows: int, seconds: float) -> dict:
     return {
         "dagster/row_count": dg.MetadataValue.int(rows),
+        "dagster/table_name": dg.MetadataValue.text(f"gold.{model}"),
         "dagster/column_schema": _schema(con, model),
         "build_seconds": dg.MetadataValue.float(round(seconds, 3)),
         "sql": dg.MetadataValue.path(str(models.sql_path(model))),
@@ -88,7 +100,8 @@ def _build(warehouse: WarehouseResource, model: str, builder, metadata) -> dg.Ma
         started = time.perf_counter()
         rows = builder(con, settings)
         seconds = time.perf_counter() - started
-        return dg.MaterializeResult(metadata={**_common(con, model, rows, seconds), **metadata(con, settings)})
+        return dg.MaterializeResult(metadata={**_common(con, model, rows, seconds), **metadata(con, settings),
+                                              **_pictures(con, model)})
 
 
 def _purchases_metadata(con: duckdb.DuckDBPyConnection, settings: MartSettings) -> dict:
@@ -118,6 +131,7 @@ def _rfm_metadata(con: duckdb.DuckDBPyConnection, settings: MartSettings) -> dic
         "as_of_date": dg.MetadataValue.text(str(as_of)),
         "window_days": dg.MetadataValue.int(settings.rfm_window_days),
         "customers_in_window": dg.MetadataValue.int(int(in_window)),
+        "segment_history_runs": dg.MetadataValue.int(history.record_segments(con)),  # for segment_sizes_chart
         "segments": dg.MetadataValue.md(report.markdown(report.segment_figures(con), {
             "segment": "segment", "customers": "customers", "share": "share", "revenue_eur": "revenue EUR (window)",
             "median_recency_days": "median recency (days)", "median_frequency": "median frequency"})),

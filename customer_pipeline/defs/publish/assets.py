@@ -16,7 +16,8 @@ GOLD_TABLES = (
     "golden_customers", "customer_xref", "customer_id_history", "households", "household_id_history",
     "source_freshness", "data_quality_report",
     # customer-360 marts (docs/marts.md)
-    "customer_purchases", "customer_rfm", "market_basket", "customer_recommendations",
+    "customer_purchases", "customer_rfm", "market_basket", "customer_recommendations", "customer_churn",
+    "marketing_audience", "customer_demographics",
 )
 GOLD_KEYS = [dg.AssetKey(["gold", name]) for name in GOLD_TABLES]
 

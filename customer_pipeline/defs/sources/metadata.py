@@ -3,6 +3,7 @@
 import dagster as dg
 import duckdb
 
+from customer_pipeline.defs import conventions
 from customer_pipeline.privacy import mask_frame
 
 PREVIEW_ROWS = 5
@@ -17,7 +18,7 @@ def table_metadata(con: duckdb.DuckDBPyConnection, table: str, load: dict) -> di
     preview = mask_frame(preview[[c for c in preview.columns if c not in LINEAGE]])
     meta = {
         "dagster/row_count": dg.MetadataValue.int(int(count)),
-        "dagster/table_name": dg.MetadataValue.text(table),
+        **conventions.table_metadata(con, table),
         "preview": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "_empty_"),
     }
     meta.update({k: dg.MetadataValue.int(int(v)) for k, v in load.items() if isinstance(v, int)})

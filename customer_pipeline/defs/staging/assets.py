@@ -5,6 +5,7 @@ import time
 
 import dagster as dg
 
+from customer_pipeline.defs.conventions import table_metadata
 from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
 from customer_pipeline.privacy import mask_frame
@@ -37,10 +38,11 @@ def staging_link_tables(warehouse: WarehouseResource):
         if missing:
             raise dg.Failure(f"raw tables missing (load the sources first): {', '.join(missing)}")
         counts = unify.build_link_tables(con)
+        link_tables = {name: table_metadata(con, f"staging.{name}") for name in LINK_TABLES}
     for name in LINK_TABLES:
         yield dg.MaterializeResult(
             asset_key=["staging", name],
-            metadata={"dagster/row_count": dg.MetadataValue.int(int(counts[f"staging.{name}"]))},
+            metadata={"dagster/row_count": dg.MetadataValue.int(int(counts[f"staging.{name}"])), **link_tables[name]},
         )
 
 
@@ -66,6 +68,7 @@ def person_records(context: dg.AssetExecutionContext, config: StagingConfig,
         figures = con.execute(f"SELECT source, {', '.join(FIGURE_COLUMNS)} FROM staging.person_records").df()
         preview = con.execute(f"""SELECT source, source_key, first_name, last_name, email_corrected, phone_e164,
             birth_date, postcode, city, country FROM staging.person_records ORDER BY record_id LIMIT 5""").df()
+        records_table = table_metadata(con, "staging.person_records")
     per_source = figures.groupby("source").size().to_dict()
     rate = delta.standardised / seconds if seconds else 0.0
     how = f"full ({delta.reason})" if delta.mode == "full" else "incremental"
@@ -74,6 +77,7 @@ def person_records(context: dg.AssetExecutionContext, config: StagingConfig,
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": dg.MetadataValue.int(len(figures)),
+            **records_table,
             "mode": dg.MetadataValue.text(how),
             "records_standardised": dg.MetadataValue.int(delta.standardised),
             "records_reused": dg.MetadataValue.int(delta.reused),
