@@ -100,6 +100,32 @@ def test_cadence_and_timezone_come_from_the_environment(monkeypatch):
     assert schedules.source_schedule("shop").cron_schedule == "5 * * * *"
 
 
+def test_file_schedules_start_a_run_only_for_file_versions_the_warehouse_lacks(defs, tmp_path):
+    """A schedule tick with nothing new must not start a run (green for nothing, and a rebuild downstream)."""
+    landing, wh = make_landing(tmp_path / "landing"), tmp_path / "w.duckdb"
+    resources = {"warehouse": WarehouseResource(path=str(wh)),
+                 "sources": SourcesResource(landing_dir=str(landing), shop_db_url="sqlite://")}
+
+    def tick(schedule):
+        with dg.build_schedule_context(instance=dg.DagsterInstance.ephemeral(), resources=resources) as context:
+            data = schedule.evaluate_tick(context)
+        return list(data.run_requests or []), data.skip_message
+
+    [request], _ = tick(schedules.pos_schedule)  # nothing loaded yet: the files in pos/ are new
+    assert request.run_key.startswith("pos:") and int(request.tags["landing_files"]) >= 1
+    assert defs.resolve_job_def("pos_job").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral(), resources=resources).success
+    requests, skipped = tick(schedules.pos_schedule)
+    assert requests == [] and skipped.startswith("no new or corrected file in pos/")
+    write(landing / "pos/loyalty_signups_S07_2026-10-09.csv", csv_bytes(POS_LOYALTY.columns, [loyalty_row("L7")]))
+    [late], _ = tick(schedules.pos_schedule)
+    assert {"landing_files": "1", "landing_first_file": "pos/loyalty_signups_S07_2026-10-09.csv"}.items() <= late.tags.items()
+    # the shop is a database: its schedule runs on every tick (the watermark decides what is read)
+    assert schedules.shop_schedule.job_name == "shop_job"
+    with dg.build_schedule_context(instance=dg.DagsterInstance.ephemeral(), resources=resources) as context:
+        assert len(schedules.shop_schedule.evaluate_tick(context).run_requests) == 1
+
+
 def test_source_job_loads_its_raw_assets_with_their_checks(defs, tmp_path):
     landing = make_landing(tmp_path / "landing")
     wh = tmp_path / "w.duckdb"
