@@ -44,7 +44,8 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
 ui: $(STAMP)
-	$(BIN)/dg dev --host 127.0.0.1 --port $${PORT:-3000}
+	@# dg wants the project's venv active (it warns otherwise): activate it for this command
+	VIRTUAL_ENV=$(abspath $(VENV)) PATH=$(abspath $(BIN)):$$PATH $(BIN)/dg dev --host 127.0.0.1 --port $${PORT:-3000}
 
 clean:
 	rm -rf data/landing data/warehouse.duckdb data/warehouse.duckdb.wal data/warehouse.artifacts data/artifacts
