@@ -6,7 +6,7 @@ import duckdb
 import pandas as pd
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
-from customer_pipeline.charts.png import BAD, GOOD, NEUTRAL, WARN, data_uri, figure, message
+from customer_pipeline.charts.png import BAD, GOOD, NEUTRAL, WARN, data_uri, message, source_panels
 from customer_pipeline.warehouse import table_exists
 
 HISTORY_TABLE = "gold.source_freshness_history"
@@ -17,9 +17,7 @@ def lag_over_time(history: pd.DataFrame) -> str:
     """One panel per source: load lag in hours at each measurement, coloured by status, with the warn (orange)
     and fail (red) windows. Columns: source, measured_at, lag_seconds, sla_warn_seconds, sla_fail_seconds."""
     sources = list(dict.fromkeys(history["source"])) if len(history) else []
-    cols = 2 if len(sources) > 1 else 1
-    rows = max(1, -(-len(sources) // cols))
-    fig, axes = figure(9, 2.4 * rows + 0.6, rows, cols)
+    fig, axes = source_panels(sources, 2.4, 0.6)
     if not sources:
         message(axes[0], "no freshness measurement yet")
         return data_uri(fig)

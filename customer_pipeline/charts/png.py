@@ -21,6 +21,13 @@ def figure(width: float = 8.0, height: float = 4.0, rows: int = 1, cols: int = 1
     return fig, [ax for row in axes for ax in row]
 
 
+def source_panels(sources: list, row_height: float, extra_height: float):
+    """A figure with one panel per source, two to a row (one column for a single source)."""
+    cols = 2 if len(sources) > 1 else 1
+    rows = max(1, -(-len(sources) // cols))
+    return figure(9, row_height * rows + extra_height, rows, cols)
+
+
 def _png(fig: Figure, dpi: int) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, facecolor="white")

@@ -7,7 +7,7 @@ import pandas as pd
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.lines import Line2D
 
-from customer_pipeline.charts.png import data_uri, figure, message
+from customer_pipeline.charts.png import data_uri, message, source_panels
 from customer_pipeline.warehouse import table_exists
 
 REPORT_TABLE = "gold.data_quality_report"
@@ -29,9 +29,7 @@ def trend(report: pd.DataFrame) -> str:
     Columns: measured_at, source, metric, field, value (the report's long format)."""
     present = set(report["source"]) if len(report) else set()
     sources = [s for s in SOURCE_ORDER if s in present] + sorted(present - set(SOURCE_ORDER) - {"all"})
-    cols = 2 if len(sources) > 1 else 1
-    rows = max(1, -(-len(sources) // cols))
-    fig, axes = figure(9, 2.5 * rows + 0.8, rows, cols)
+    fig, axes = source_panels(sources, 2.5, 0.8)
     if not sources:
         message(axes[0], "no data-quality report yet")
         return data_uri(fig)
