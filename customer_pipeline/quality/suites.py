@@ -31,6 +31,9 @@ class Suite:
     name: str
     table: str  # qualified warehouse table the suite validates
     rules: tuple[Rule, ...] = field(default_factory=tuple)
+    # The columns that identify a row (the raw lineage key, a person record's source key): a row whose key
+    # or checked values changed is validated again (customer_pipeline/quality/incremental.py).
+    row_key: tuple[str, ...] = ()
 
     def rule(self, name: str) -> Rule:
         return next(r for r in self.rules if r.name == name)
@@ -189,6 +192,7 @@ def raw_suite(table: str, columns: Sequence[str], *rules: Rule) -> Suite:
     return Suite(
         name=f"raw_{table}", table=f"raw.{table}",
         rules=(required_columns([*columns, *LINEAGE_COLUMNS]), *lineage(), *rules),
+        row_key=("_location", "_record_ref"),
     )
 
 
@@ -345,6 +349,7 @@ PERSON_RECORD_COLUMNS = (
 PERSON_RECORDS = Suite(
     name="staging_person_records",
     table="staging.person_records",
+    row_key=("source", "source_key"),
     rules=(
         required_columns(PERSON_RECORD_COLUMNS),
         not_null("source", name=PERSON_SOURCE_NOT_NULL),
