@@ -138,6 +138,10 @@ FROM decided AS d
 JOIN ids AS il ON il.record_id = d.l
 JOIN ids AS ir ON ir.record_id = d.r
 WHERE d.decision = 'match'
+-- a fixed order (codes follow record_id): split_conflicts breaks ties between equal probabilities by an edge's
+-- position, so without it the result depended on the join's row order, and clustering a subset of components
+-- (an incremental run, a group on Spark) could differ from clustering all of them
+ORDER BY l, r, hard DESC, p DESC
 """
 
 # Undecided links that rest on the name alone: candidates of the second clustering phase.
@@ -147,6 +151,7 @@ FROM pairs AS p
 JOIN ids AS il ON il.record_id = p.record_id_l
 JOIN ids AS ir ON ir.record_id = p.record_id_r
 WHERE p.name_only AND p.decision IS NULL AND p.match_weight >= $low
+ORDER BY l, r, p DESC
 """
 
 _REVIEW = """
