@@ -166,3 +166,15 @@ def test_checks_say_how_many_new_rows_they_validated_and_keep_blocking(tmp_path)
     assert full.metadata["rows_validated"].value == 43 and full.metadata["why_all_rows"].value == "full run asked for"
     with duckdb.connect(str(path), read_only=True) as c:
         assert c.execute(f"SELECT rows_validated, mode FROM {incremental.STATE}").fetchall() == [(43, "full")]
+
+
+def test_an_empty_table_passes_and_later_rows_are_validated(con):
+    """A source that delivered nothing yet (FEBRL has no app events): its sums over no rows are NULL, not 0."""
+    _put(con, _rows("f1.csv", 2).iloc[0:0])
+    v = incremental.validate_table(con, THINGS)
+    assert v.rows_total == 0 and v.rows_validated == 0
+    assert all(o.success for o in v.outcomes), [(o.name, o.error) for o in v.outcomes if not o.success]
+    _put(con, _rows("f2.csv", 3))
+    v = incremental.validate_table(con, THINGS)
+    assert v.rows_total == 3 and v.rows_validated == 3 and not v.full
+    _same_as_gx_on_everything(con, THINGS, v)

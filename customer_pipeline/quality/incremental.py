@@ -198,7 +198,7 @@ def _whole_table_counts(con, ledger: str, n_rules: int) -> dict:
         FROM _q_current c LEFT JOIN (
             SELECT row_hash, in_scope, counted, failed FROM {ledger}
             UNION ALL SELECT row_hash, in_scope, counted, failed FROM _q_new) b ON b.row_hash = c.row_hash""").df()
-    counts = {k: int(v or 0) for k, v in row.iloc[0].items()}
+    counts = {k: 0 if pd.isna(v) else int(v) for k, v in row.iloc[0].items()}  # sums over no rows are NULL
     if counts.pop("matched") != counts["rows"]:
         raise RuntimeError("quality ledger: a row of the table has no outcome (this is a bug)")
     return counts
