@@ -63,8 +63,23 @@ def _instance():
     return dg.DagsterInstance.ephemeral()
 
 
-def run_pipeline(settings: Settings) -> tuple[int, str]:
-    """Materialise every asset once; returns (exit status, one-line reason)."""
+# `customer-pipeline run --full`: every step that works incrementally does everything again (after a model retrain,
+# a rules or suite change): staging standardises every record, identity scores every pair and clusters every
+# record (config `full_refresh`), the GX suites validate every row (run tag, defs/quality/gx_factory.py)
+FULL_REFRESH_OPS = ("staging__person_records", "identity__links", "resolve_customers")
+
+
+def full_refresh_run_config() -> tuple[dict, dict]:
+    """The run config and tags of a full rebuild."""
+    from customer_pipeline.defs.quality.gx_factory import FULL_REFRESH_TAG
+
+    return ({"ops": {op: {"config": {"full_refresh": True}} for op in FULL_REFRESH_OPS}},
+            {FULL_REFRESH_TAG: "true"})
+
+
+def run_pipeline(settings: Settings, full: bool = False) -> tuple[int, str]:
+    """Materialise every asset once (`full`: everything again, nothing incremental); returns (exit status,
+    one-line reason)."""
     import uuid
 
     from customer_pipeline.definitions import defs
@@ -72,10 +87,12 @@ def run_pipeline(settings: Settings) -> tuple[int, str]:
 
     job = defs().resolve_job_def("materialize_all")
     run_id = str(uuid.uuid4())
+    run_config, tags = full_refresh_run_config() if full else ({}, {})
     with _instance() as instance:
         instance.add_event_listener(run_id, listener)
         result = job.execute_in_process(
-            run_config=QUIET_RUN_CONFIG, instance=instance, raise_on_error=False, run_id=run_id
+            run_config={**QUIET_RUN_CONFIG, **run_config}, instance=instance, raise_on_error=False, run_id=run_id,
+            tags=tags,
         )
     planned = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
     done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
@@ -164,13 +181,13 @@ def _published_lines(settings: Settings) -> list[str]:
     return lines
 
 
-def _run(_args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     print(f"landing: {settings.landing_dir}\nshop:    {settings.shop_db_url}\nwarehouse: {settings.warehouse_path}")
     started = time.perf_counter()
     try:
         preflight(settings)
-        status, reason = run_pipeline(settings)
+        status, reason = run_pipeline(settings, full=args.full)
     except PreflightError as exc:
         print(f"customer-pipeline run: {exc}", file=sys.stderr)
         return 2
@@ -210,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     sample.add_argument("--as-of", default=None, help="YYYY-MM-DD the newest files are dated (default yesterday, UTC)")
     sample.set_defaults(fn=_sample)
     run = sub.add_parser("run", help="materialise the whole asset graph once, in process")
+    run.add_argument("--full", action="store_true",
+                     help="rebuild everything: standardise, score, cluster and validate every record again")
     run.set_defaults(fn=_run)
     erase = sub.add_parser("erase", help="erase one person from every layer (GDPR art. 17; docs/erasure.md)")
     who = erase.add_mutually_exclusive_group(required=True)

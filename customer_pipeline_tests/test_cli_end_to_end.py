@@ -74,3 +74,20 @@ def test_sample_then_run_twice_is_idempotent(settings_env, capsys):
     assert again == first
     # nothing new: staging standardised no record again (issue 13)
     assert (state["last_mode"], state["last_standardised"], state["last_removed"]) == ("incremental", "0", "0")
+    with duckdb.connect(str(settings_env / "w.duckdb"), read_only=True) as con:
+        quality = dict(con.execute("SELECT suite, mode FROM meta.quality_state").fetchall())
+        scoring = dict(con.execute("SELECT key, value FROM identity.scoring_state").fetchall())
+    assert set(quality.values()) == {"new rows"}, quality  # nothing new: GX saw no row again
+    assert scoring["last_mode"] == "incremental"
+    # `run --full`: every record standardised, scored and validated again, with the same result
+    assert main(["run", "--full"]) == 0
+    with duckdb.connect(str(settings_env / "w.duckdb"), read_only=True) as con:
+        full = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in first}
+        state = dict(con.execute("SELECT key, value FROM meta.staging_state").fetchall())
+        quality = con.execute("SELECT suite, mode, reason, rows_validated, rows_total FROM meta.quality_state").fetchall()
+        scoring = dict(con.execute("SELECT key, value FROM identity.scoring_state").fetchall())
+    assert full == first
+    assert (state["last_mode"], state["last_standardised"]) == ("full", str(staged))
+    assert scoring["last_mode"] == "full" and scoring["last_new_records"] == str(staged)
+    assert quality and all(mode == "full" and reason == "full run asked for" and validated == total
+                           for _, mode, reason, validated, total in quality), quality
