@@ -123,6 +123,39 @@ def test_predict_new_on_spark_equals_duckdbs(trained, monkeypatch):
         list(duck[["record_id_l", "record_id_r"]].itertuples(index=False))
 
 
+def _review_set(review: pd.DataFrame) -> set[tuple]:
+    return {(r.record_id_l, r.record_id_r, r.reason, r.same_cluster, round(float(r.match_weight), 9))
+            for r in review.itertuples(index=False)}
+
+
+@pytest.mark.parametrize("groups", [None, 7])
+def test_clustering_on_spark_equals_clustering_in_process(trained, groups):
+    """Links, decisions, evidence and people as the pipeline gives them: the same clusters and the same review
+    pairs, also when the components are spread over more groups than the default."""
+    from customer_pipeline.identity import clustering
+
+    records, model = trained
+    records = records.assign(record_id=records["source"].astype(str) + "|" + records["source_key"].astype(str))
+    links = linking.predict(records, model, engine="duckdb")
+    accepted = links[links["match_weight"] >= linking.DEFAULT_ACCEPT_WEIGHT]
+    band = links[links["match_weight"] < linking.DEFAULT_ACCEPT_WEIGHT]
+    decisions = pd.DataFrame({
+        "record_id_l": [accepted["record_id_l"].iloc[0], band["record_id_l"].iloc[0]],
+        "record_id_r": [accepted["record_id_r"].iloc[0], band["record_id_r"].iloc[0]],
+        "decision": ["no_match", "match"],
+        "decided_at": pd.to_datetime(["2026-11-02", "2026-11-03"], utc=True)})
+    args = (records["record_id"], links, linking.DEFAULT_ACCEPT_WEIGHT, linking.DEFAULT_REVIEW_LOW_WEIGHT, decisions)
+    kwargs = {"evidence": sm.record_evidence(records), "people": sm.people_for_clustering(records)}
+    duck_clusters, duck_review = clustering.cluster(*args, **kwargs)
+    spark_clusters, spark_review = spark_engine.cluster(*args, **kwargs, groups=groups)
+    assert duck_clusters["cluster_key"].nunique() < len(duck_clusters)
+    assert set(duck_review["reason"]) >= {"uncertain", "no_match_conflict"} or len(duck_review) > 5
+    pd.testing.assert_frame_equal(spark_clusters.reset_index(drop=True), duck_clusters.reset_index(drop=True),
+                                  check_dtype=False)
+    assert _review_set(spark_review) == _review_set(duck_review)
+    assert list(spark_review.columns) == list(duck_review.columns)
+
+
 def test_an_unknown_engine_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("CUSTOMER_PIPELINE_ENGINE", "polars")
     with pytest.raises(ValueError, match="CUSTOMER_PIPELINE_ENGINE"):

@@ -148,7 +148,7 @@ def spark_job() -> Iterator[tuple[object, Path]]:
         shutil.rmtree(job, ignore_errors=True)
 
 
-_INPUT_VIEWS = {"person_records", "new_records", "existing_records"}
+_INPUT_VIEWS = {"person_records", "new_records", "existing_records", "cluster_nodes", "cluster_edges"}
 
 
 def _export(frame: pd.DataFrame, path: Path) -> str:
@@ -257,6 +257,129 @@ def predict_new(records: pd.DataFrame, new_ids, model_path,
     logger.info("Splink on Spark scored %d new of %d records, kept %d links with match weight >= %s in %.1fs",
                 int(is_new.sum()), len(prepared), len(links), threshold_match_weight, time.perf_counter() - started)
     return links[LINK_COLUMNS]
+
+
+# --- clustering on Spark -----------------------------------------------------------------------------------
+
+_PEOPLE_COLUMNS = ["first_name_norm", "first_name_group", "last_name_norm", "birth_date"]
+_CLUSTER_OUT = ("kind__ string, record_id string, cluster_key string, match_probability double, "
+                "record_id_l string, record_id_r string, match_weight double, link_type string, "
+                "comparison_detail string, reason string, cluster_key_l string, cluster_key_r string, "
+                "same_cluster boolean")
+
+
+def _group_clusterer(accept_weight: float, review_low_weight: float, name_only_accept_weight: float | None,
+                     with_people: bool):
+    """The function each Spark task runs on one group of whole components: `clustering.cluster` on them.
+    The rows of a group are its records (`kind__` r), links (l) and decisions (d); out come its clusters
+    (c) and review pairs (q) in one frame. Executors need this package (docs/scale-out.md)."""
+
+    def run(frame: pd.DataFrame) -> pd.DataFrame:
+        from customer_pipeline.identity import clustering
+
+        recs = frame[frame["kind__"] == "r"]
+        links = frame.loc[frame["kind__"] == "l", LINK_COLUMNS]
+        decided = frame.loc[frame["kind__"] == "d", ["record_id_l", "record_id_r", "decision", "decided_at", "seq__"]]
+        decided = decided.sort_values("seq__").drop(columns="seq__") if len(decided) else None
+        clusters, review = clustering.cluster(
+            recs["record_id"], links, accept_weight, review_low_weight, decided,
+            evidence=recs[["record_id", "evidence"]].dropna(subset=["evidence"]),
+            name_only_accept_weight=name_only_accept_weight,
+            people=recs[["record_id", *_PEOPLE_COLUMNS]] if with_people else None)
+        out = pd.concat([clusters.assign(kind__="c"), review.assign(kind__="q")], ignore_index=True)
+        columns = [c.split(" ")[0] for c in _CLUSTER_OUT.split(", ")]
+        out = out.reindex(columns=columns)
+        for c in columns:  # Arrow-backed text (chunked) is not something Spark's converter takes
+            if c not in ("match_probability", "match_weight", "same_cluster"):
+                out[c] = out[c].astype(object).where(out[c].notna(), None)
+        out["same_cluster"] = out["same_cluster"].astype("boolean")
+        for c in ("match_probability", "match_weight"):
+            out[c] = out[c].astype("float64")
+        return out
+
+    return run
+
+
+def cluster(record_ids, links: pd.DataFrame | None, accept_weight: float, review_low_weight: float,
+            decisions: pd.DataFrame | None = None, *, evidence: pd.DataFrame | None = None,
+            name_only_accept_weight: float | None = None, people: pd.DataFrame | None = None,
+            groups: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`clustering.cluster` on Spark, with the same result.
+
+    The connected components of every link and decision (Splink's `cluster_pairwise_predictions_at_threshold`
+    on the SparkAPI, no threshold) are the units the clustering never joins nor cuts across
+    (`incremental.components`); they are spread over `groups` groups (default: twice the default
+    parallelism), and each group is clustered by `clustering.cluster` in a Spark task (`applyInPandas`).
+    Edges are ordered by record id inside the clustering, so a group's result does not depend on which
+    other components share it."""
+    from pyspark.sql import functions as F
+    from splink.clustering import cluster_pairwise_predictions_at_threshold
+
+    from customer_pipeline.identity import clustering
+
+    ids = pd.Series(record_ids, dtype=object).dropna().astype(str).drop_duplicates()
+    links = clustering.empty_links() if links is None or links.empty else links.reindex(columns=LINK_COLUMNS)
+    if len(ids) == 0:
+        return clustering.cluster(ids, links, accept_weight, review_low_weight, decisions, evidence=evidence,
+                                  name_only_accept_weight=name_only_accept_weight, people=people)
+    started = time.perf_counter()
+    recs = pd.DataFrame({"record_id": ids.to_numpy()})
+    if evidence is not None and len(evidence):
+        recs = recs.merge(evidence[["record_id", "evidence"]].astype({"record_id": str}).drop_duplicates("record_id"),
+                          on="record_id", how="left")
+    else:
+        recs["evidence"] = None
+    if people is not None:
+        cols = ["record_id", *_PEOPLE_COLUMNS]
+        recs = recs.merge(people.reindex(columns=cols).astype("string").astype(object)
+                          .drop_duplicates("record_id"), on="record_id", how="left")
+    dec = clustering._decisions_frame(decisions).rename(columns={"seq": "seq__"})
+    links = links.assign(match_weight=links["match_weight"].astype(float),
+                         match_probability=links["match_probability"].astype(float))
+    with spark_job() as (db_api, job):
+        spark = db_api.spark
+        nodes = spark.read.parquet(_export(recs.astype({c: "string" for c in recs.columns}),
+                                           job / "cluster_records.parquet"))
+        link_frame = spark.read.parquet(_export(clustering.typed_frame(
+            links, ["record_id_l", "record_id_r", "link_type", "comparison_detail"], []).assign(
+            match_weight=links["match_weight"].to_numpy(), match_probability=links["match_probability"].to_numpy()),
+            job / "cluster_links.parquet"))
+        dec_frame = spark.read.parquet(_export(dec, job / "cluster_decisions.parquet"))
+        edges = (link_frame.select("record_id_l", "record_id_r")
+                 .unionByName(dec_frame.select("record_id_l", "record_id_r"))
+                 .join(nodes.select(F.col("record_id").alias("record_id_l")), "record_id_l", "left_semi")
+                 .join(nodes.select(F.col("record_id").alias("record_id_r")), "record_id_r", "left_semi")
+                 .where("record_id_l <> record_id_r").distinct())
+        cc = cluster_pairwise_predictions_at_threshold(
+            db_api.register(nodes.select("record_id"), dataset_display_name="cluster_nodes"),
+            db_api.register(edges, dataset_display_name="cluster_edges"), db_api,
+            node_id_column_name="record_id", edge_id_column_name_left="record_id_l",
+            edge_id_column_name_right="record_id_r")
+        n_groups = groups or max(2 * spark.sparkContext.defaultParallelism, 2)
+        comp = spark.table(cc.physical_name).select(
+            "record_id", F.pmod(F.xxhash64("cluster_id"), F.lit(n_groups)).alias("group__"))
+        by_left = comp.withColumnRenamed("record_id", "record_id_l")
+        rows = (nodes.join(comp, "record_id").withColumn("kind__", F.lit("r"))
+                .unionByName(link_frame.join(by_left, "record_id_l").withColumn("kind__", F.lit("l")),
+                             allowMissingColumns=True)
+                .unionByName(dec_frame.join(by_left, "record_id_l").withColumn("kind__", F.lit("d")),
+                             allowMissingColumns=True))
+        run = _group_clusterer(float(accept_weight), float(review_low_weight),
+                               None if name_only_accept_weight is None else float(name_only_accept_weight),
+                               people is not None)
+        out_path = job / "clusters_out"
+        rows.groupBy("group__").applyInPandas(run, _CLUSTER_OUT).write.mode("overwrite").parquet(str(out_path))
+        out = (pd.read_parquet(out_path) if list(out_path.glob("*.parquet"))
+               else pd.DataFrame(columns=[c.split(" ")[0] for c in _CLUSTER_OUT.split(", ")]))
+    clusters = (out.loc[out["kind__"] == "c", ["record_id", "cluster_key", "match_probability"]]
+                .sort_values("record_id", ignore_index=True))
+    review = out.loc[out["kind__"] == "q", clustering.REVIEW_COLUMNS].sort_values(
+        ["reason", "match_weight", "record_id_l", "record_id_r"], ascending=[False, False, True, True],
+        ignore_index=True)
+    review["same_cluster"] = review["same_cluster"].astype(bool)
+    logger.info("clustered %d records (%d links) on Spark in %d groups in %.1fs", len(ids), len(links), n_groups,
+                time.perf_counter() - started)
+    return clusters, review
 
 
 def score_files(records_path: str, model_path: str, out_path: str, new_ids_path: str | None = None,

@@ -15,6 +15,7 @@ from customer_pipeline.identity.clustering import cluster
 from customer_pipeline.identity.deterministic import deterministic_links
 from customer_pipeline.identity.ids import assign_ids
 from customer_pipeline.identity.splink_model import people_for_clustering, record_evidence
+from customer_pipeline.settings import identity_engine
 from customer_pipeline.warehouse import table_exists, transaction
 
 MODEL_KEY = dg.AssetKey(["identity", "splink_model"])
@@ -157,8 +158,15 @@ def resolve_customers(context: dg.AssetExecutionContext, config: LinksConfig, wa
         previous = store.read_table(con, "gold.customer_xref")
     weights = (settings.accept_weight(), settings.review_low_weight(), settings.name_only_accept_weight())
 
+    # on Spark (CUSTOMER_PIPELINE_ENGINE=spark) the components are spread over Spark tasks: the same clusters
+    cluster_fn = cluster
+    if identity_engine() == "spark":
+        from customer_pipeline.identity import spark_engine
+
+        cluster_fn = spark_engine.cluster
+
     def cluster_part(ids, links_part, decisions_part, records_part):
-        return cluster(ids, links_part, weights[0], weights[1], decisions_part,
+        return cluster_fn(ids, links_part, weights[0], weights[1], decisions_part,
                        evidence=record_evidence(records_part), name_only_accept_weight=weights[2],
                        people=people_for_clustering(records_part))
 
