@@ -50,6 +50,8 @@ STAGES = {
 STAGE_ORDER = ("sources", "quality", "staging", "training", "identity", "gold", "marts", "other")
 MARTS_TARGET_SECONDS = 60
 IDENTITY_STEPS = STAGES["identity"]
+IDENTITY_ASSETS = ("identity/links", "identity/review_queue", "gold/customer_xref", "gold/customer_id_history")
+IDENTITY_ONLY_ENV = "SCALE_BENCHMARK_IDENTITY_ONLY"
 
 
 def stage_of(step_key: str) -> str:
@@ -128,6 +130,12 @@ def child(out_path: str) -> int:
 
     preflight(Settings.from_env())
     job = defs().resolve_job_def("materialize_all")
+    identity_only = os.environ.get(IDENTITY_ONLY_ENV) == "1"
+    run_config = dict(QUIET_RUN_CONFIG)
+    selection = None
+    if identity_only:  # `--also-engine`: the identity steps again, everything scored and clustered
+        selection = [dg.AssetKey(k.split("/")) for k in IDENTITY_ASSETS]
+        run_config["ops"] = {op: {"config": {"full_refresh": True}} for op in IDENTITY_STEPS}
     imported = time.time()
     steps: dict[str, dict] = {}
     materialisations: dict[str, dict] = {}
@@ -159,8 +167,8 @@ def child(out_path: str) -> int:
     run_id = str(uuid.uuid4())
     with dg.DagsterInstance.ephemeral() as instance:
         instance.add_event_listener(run_id, listen)
-        result = job.execute_in_process(run_config=QUIET_RUN_CONFIG, instance=instance, raise_on_error=False,
-                                        run_id=run_id)
+        result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False,
+                                        run_id=run_id, asset_selection=selection)
     finished = time.time()
     Path(out_path).write_text(json.dumps({
         "started": started, "imported": imported, "finished": finished, "success": bool(result.success),
@@ -208,6 +216,54 @@ def bare_splink(warehouse: Path) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
+# the identity stage again with the other engine
+# ---------------------------------------------------------------------------------------------
+
+def other_engine(engine: str, env: dict, warehouse: Path, work: Path) -> dict:
+    """The identity steps (full refresh: every pair scored, every record clustered) on a copy of the
+    warehouse with `engine`, then what both runs accepted and clustered, compared."""
+    import shutil
+
+    import duckdb
+
+    from customer_pipeline.defs.identity import settings
+
+    copy = work / f"warehouse_{engine}.duckdb"
+    print(f"\nidentity stage again on {engine} (copy of the warehouse: {copy}) ...", flush=True)
+    shutil.copyfile(warehouse, copy)
+    timings = work / f"step_timings_{engine}.json"
+    timings.unlink(missing_ok=True)
+    child_env = {**env, "CUSTOMER_PIPELINE_WAREHOUSE": str(copy), "CUSTOMER_PIPELINE_ENGINE": engine,
+                 IDENTITY_ONLY_ENV: "1"}
+    proc = subprocess.Popen([sys.executable, __file__, "--_child", str(timings)], env=child_env)
+    with RssSampler(proc.pid) as sampler:
+        rc = proc.wait()
+    run = json.loads(timings.read_text()) if timings.exists() else {"steps": {}, "materialisations": {}}
+    seconds = {k: s.get("end", run.get("finished", 0)) - s["start"] for k, s in run["steps"].items()}
+    accept = settings.accept_weight()
+    sql_pairs = (f"SELECT record_id_l, record_id_r FROM identity.links WHERE link_type = 'splink' "
+                 f"AND match_weight >= {accept}")
+    with duckdb.connect(str(warehouse), read_only=True) as a, duckdb.connect(str(copy), read_only=True) as b:
+        pa_, pb = a.execute(sql_pairs).df(), b.execute(sql_pairs).df()
+        xa = a.execute("SELECT customer_id, record_id FROM gold.customer_xref").df()
+        xb = b.execute("SELECT customer_id, record_id FROM gold.customer_xref").df()
+    this, that = set(zip(pa_["record_id_l"], pa_["record_id_r"])), set(zip(pb["record_id_l"], pb["record_id_r"]))
+    sets_a = {frozenset(g) for _, g in xa.groupby("customer_id")["record_id"]}
+    sets_b = {frozenset(g) for _, g in xb.groupby("customer_id")["record_id"]}
+    return {
+        "engine": engine, "exit_code": rc, "links_seconds": seconds.get("identity__links", 0.0),
+        "resolve_seconds": seconds.get("resolve_customers", 0.0),
+        "identity_seconds": sum(seconds.get(k, 0.0) for k in IDENTITY_STEPS), "peak_rss": sampler.peak(),
+        "pairs_compared": int(run["materialisations"].get("identity/links", {}).get("pairs_compared", 0)),
+        "accepted_both": len(this & that), "accepted_only_this": len(this - that),
+        "accepted_only_other": len(that - this),
+        "accepted_agreement": len(this & that) / max(len(this | that), 1),
+        "customers": len(sets_a), "same_customers": len(sets_a & sets_b),
+        "customers_only_this": len(sets_a - sets_b), "customers_only_other": len(sets_b - sets_a),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
 # parent
 # ---------------------------------------------------------------------------------------------
 
@@ -244,6 +300,9 @@ def main() -> int:
     parser.add_argument("--skip-bare", action="store_true", help="do not run bare Splink")
     parser.add_argument("--engine", choices=("duckdb", "spark"), default=None,
                         help="identity engine of the run (sets CUSTOMER_PIPELINE_ENGINE for it; docs/scale-out.md)")
+    parser.add_argument("--also-engine", choices=("duckdb", "spark"), default=None,
+                        help="after the run, the identity stage again on a copy of the warehouse with this engine "
+                             "(same records, same model): seconds, peak RSS, pairs and agreement side by side")
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
     parser.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -336,6 +395,11 @@ def main() -> int:
             bare = bare_splink(wh)
         bare["peak_rss"] = self_sampler.peak()
 
+    other = None
+    if args.also_engine:
+        other = other_engine(args.also_engine, env, wh, work)
+        other["this_engine_identity_seconds"] = identity_seconds
+
     print("\nSummary")
     print(f"  persons generated          {args.persons:>12,}")
     print(f"  person records (staging)   {person_records:>12,}")
@@ -359,6 +423,14 @@ def main() -> int:
               f"{bare['predict_seconds']:.1f}s, cluster {bare['cluster_seconds']:.1f}s; {bare['pairs_compared']:,} "
               f"pairs, {bare['clusters']:,} clusters, peak {gb(bare['peak_rss'])})")
         print(f"  identity / bare Splink     {ratio:>12.2f}x  (target <= 2: {'met' if ratio <= 2 else 'NOT met'})")
+    if other:
+        print(f"  identity on {other['engine']:>6s}          {other['identity_seconds']:>11.1f}s  (links "
+              f"{other['links_seconds']:.1f}s + resolve {other['resolve_seconds']:.1f}s; peak {gb(other['peak_rss'])}; "
+              f"{other['pairs_compared']:,} pairs; {engine}: {identity_seconds:.1f}s)")
+        print(f"  agreement {engine} / {other['engine']:<6s}    {other['accepted_agreement']:>12.4%}  pairs at the "
+              f"accept weight ({other['accepted_both']:,} on both, {other['accepted_only_this']:,} only {engine}, "
+              f"{other['accepted_only_other']:,} only {other['engine']}); customers: "
+              f"{other['same_customers']:,} of {other['customers']:,} the same record sets")
     if args.json:
         Path(args.json).write_text(json.dumps({
             "date": time.strftime("%Y-%m-%d"), "machine": machine(), "persons": args.persons, "seed": args.seed,
@@ -367,7 +439,7 @@ def main() -> int:
             "steps": [dict(zip(("step", "stage", "seconds", "peak_rss_bytes", "status"), r)) for r in rows],
             "stages": {st: {"seconds": stage_seconds[st], "peak_rss_bytes": stage_peak[st]} for st in STAGE_ORDER},
             "identity_seconds": identity_seconds, "engine": engine, "bare_splink": bare, "identity_over_bare": ratio,
-            "exit_code": rc,
+            "exit_code": rc, "also_engine": other,
         }, indent=2), encoding="utf-8")
     return rc
 
