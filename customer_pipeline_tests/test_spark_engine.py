@@ -8,6 +8,7 @@ import pandas as pd
 import pyspark  # the `spark` extra (pip install -e ".[spark]"; `make install` includes it)
 import pytest
 
+from benchmarks import engine_parity
 from customer_pipeline.identity import linking
 from customer_pipeline.identity import spark_engine
 from customer_pipeline.identity import splink_model as sm
@@ -185,4 +186,16 @@ def test_the_pipeline_on_spark_gives_the_same_customers(tmp_path, monkeypatch, c
         partitions[engine] = _partition(tmp_path / f"{engine}.duckdb")
     assert len(partitions["duckdb"]) > 50
     assert partitions["spark"] == partitions["duckdb"], partitions["spark"] ^ partitions["duckdb"]
+    # the same golden layer: every column of golden_customers and households (ids matched by their records)
+    result = engine_parity.compare(tmp_path / "duckdb.duckdb", tmp_path / "spark.duckdb")
+    assert engine_parity.identical(result), result
+    assert result["customers"]["same_rows"] == len(partitions["duckdb"]) and result["households"]["same_rows"] > 20
+    # ... and the comparison sees a difference where there is one
+    changed = tmp_path / "changed.duckdb"
+    changed.write_bytes((tmp_path / "spark.duckdb").read_bytes())
+    with duckdb.connect(str(changed)) as con:
+        con.execute("UPDATE gold.golden_customers SET city = 'Elsewhere' WHERE customer_id = "
+                    "(SELECT min(customer_id) FROM gold.golden_customers)")
+    result = engine_parity.compare(tmp_path / "duckdb.duckdb", changed)
+    assert not engine_parity.identical(result) and result["customers"]["columns_differing"] == {"city": 1}
 
