@@ -65,8 +65,8 @@ def _instance():
 
 # `customer-pipeline run --full`: every step that works incrementally does everything again (after a model retrain,
 # a rules or suite change): staging standardises every record, identity scores every pair and clusters every
-# record (config `full_refresh`), the GX suites validate every row (run tag, defs/quality/gx_factory.py)
-FULL_REFRESH_OPS = ("staging__person_records", "identity__links", "resolve_customers")
+# record, survivorship builds every golden row (config `full_refresh`), the GX suites validate every row (run tag, defs/quality/gx_factory.py)
+FULL_REFRESH_OPS = ("staging__person_records", "identity__links", "resolve_customers", "golden_customers")
 
 
 def full_refresh_run_config() -> tuple[dict, dict]:

@@ -1,5 +1,7 @@
 """Issue 13: a new file is scored against the existing records, not the whole population again."""
 
+import datetime as dt
+
 import duckdb
 import pytest
 
@@ -7,6 +9,8 @@ from customer_pipeline.cli import main
 from customer_pipeline.defs.identity import settings
 from customer_pipeline.identity import linking, model_store
 from customer_pipeline.identity.clustering import cluster
+from customer_pipeline.identity.households import build_households
+from customer_pipeline.identity.survivorship import GOLDEN_COLUMNS, build_golden
 from customer_pipeline.identity.splink_model import people_for_clustering, record_evidence
 from customer_pipeline.ingest.formats import POS_LOYALTY
 from customer_pipeline_tests.landing import csv_bytes, loyalty_row, write
@@ -22,6 +26,11 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("SHOP_DB_URL", "")
     monkeypatch.setenv("CUSTOMER_PIPELINE_PG_URL", "")
     return tmp_path
+
+
+def _golden_state(wh) -> dict:
+    with duckdb.connect(str(wh), read_only=True) as con:
+        return dict(con.execute("SELECT key, value FROM meta.golden_state").fetchall())
 
 
 def _state(wh) -> dict:
@@ -86,6 +95,33 @@ def test_new_file_is_scored_incrementally_and_matches_a_full_scoring(env):
         frozenset(g) for g in by_customer.values()}
     assert set(zip(review["record_id_l"], review["record_id_r"], review["reason"])) == queue
 
-    assert main(["run"]) == 0  # nothing new: nothing scored, nothing clustered
+    # golden rows built again only for the customers whose records changed; the table equals building every
+    # row (updated_at aside: a kept row keeps the time it last changed), households and their ids too
+    with duckdb.connect(str(wh), read_only=True) as con:
+        golden = _golden_state(wh)
+        xref_rows = con.execute("SELECT * FROM gold.customer_xref").df()
+        stored_ids = con.execute("SELECT customer_id, household_id FROM gold.golden_customers").df()
+        stored_hh = con.execute("SELECT * FROM gold.households").df()
+    customers = xref_rows["customer_id"].nunique()
+    assert golden["last_mode"] == "incremental" and 3 <= int(golden["last_rebuilt"]) <= 0.05 * customers, golden
+    assert int(golden["last_kept"]) + int(golden["last_rebuilt"]) == customers
+    full = build_golden(records, xref_rows, dt.datetime(2026, 11, 2))
+    columns = [c for c in GOLDEN_COLUMNS if c != "updated_at"]
+    with duckdb.connect(str(wh), read_only=True) as con:
+        types = dict(con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = "
+                                 "'golden_customers' AND schema_name = 'gold'").fetchall())
+        con.register("_full", full)
+        typed = ", ".join(f"CAST({c} AS {types[c]}) AS {c}" for c in columns)
+        differ = con.execute(f"""SELECT count(*) FROM (
+            (SELECT {', '.join(columns)} FROM gold.golden_customers EXCEPT SELECT {typed} FROM _full)
+            UNION ALL (SELECT {typed} FROM _full EXCEPT SELECT {', '.join(columns)} FROM gold.golden_customers))""").fetchone()[0]
+    assert len(full) == customers and differ == 0
+    again_hh = build_households(full, records, xref_rows, dt.datetime(2026, 11, 2), stored_ids, stored_hh)
+    assert dict(zip(again_hh.customers["customer_id"], again_hh.customers["household_id"])) == dict(
+        zip(stored_ids["customer_id"], stored_ids["household_id"]))
+    assert len(again_hh.history) == 0
+
+    assert main(["run"]) == 0  # nothing new: nothing scored, nothing clustered, no golden row built
     assert (_state(wh)["last_mode"], _state(wh)["last_new_records"]) == ("incremental", "0")
     assert _state(wh)["last_records_clustered"] == "0"
+    assert (_golden_state(wh)["last_rebuilt"], _golden_state(wh)["last_kept"]) == ("0", str(customers))

@@ -277,6 +277,11 @@ def _run(con: duckdb.DuckDBPyConnection, script: str, params: dict) -> None:
         con.execute(statement, {k: v for k, v in params.items() if f"${k}" in statement})
 
 
+# The columns of staging.person_records households read (a caller may pass only these).
+RECORD_COLUMNS = ["record_id", "street", "postcode", "city", "country", "phone_e164", "phone_type", "phone_valid",
+                  "record_created_at", "record_updated_at"]
+
+
 def _records_frame(records: pd.DataFrame) -> pd.DataFrame:
     frame = typed_frame(records, ["record_id", "street", "postcode", "city", "country", "phone_e164", "phone_type"],
                         ["record_created_at", "record_updated_at"])

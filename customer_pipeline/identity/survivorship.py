@@ -30,6 +30,8 @@ _BOOL = [
     "marketing_consent", "opted_out", "do_not_call",
 ]
 _TIME = ["marketing_consent_at", "opted_out_at", "record_created_at", "record_updated_at", "birth_date"]
+# Every column of staging.person_records a golden row depends on (golden_state.py fingerprints them).
+INPUT_COLUMNS = [*_TEXT, *_BOOL, *_TIME]
 
 GOLDEN_COLUMNS = [
     "customer_id", "first_name", "last_name", "display_name", "gender", "birth_date",

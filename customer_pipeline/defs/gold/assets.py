@@ -10,9 +10,19 @@ from customer_pipeline.defs.conventions import table_metadata
 from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.privacy import mask_frame
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
-from customer_pipeline.identity.households import MAX_MEMBERS, build_households, with_household_ids
-from customer_pipeline.identity.survivorship import build_golden
+from customer_pipeline.identity import golden_state
+from customer_pipeline.identity.households import MAX_MEMBERS, RECORD_COLUMNS, build_households
+from customer_pipeline.identity.survivorship import GOLDEN_COLUMNS, build_golden
 from customer_pipeline.warehouse import table_exists, transaction
+
+# What households read of a golden row.
+_PLACE_COLUMNS = ("customer_id", "street", "postcode", "city", "country", "first_seen_at", "last_seen_at")
+
+
+class GoldenConfig(dg.Config):
+    # build every golden row again (by default: the customers whose records changed since the last run)
+    full_refresh: bool = False
+
 
 GOLDEN_KEY = dg.AssetKey(["gold", "golden_customers"])
 HOUSEHOLDS_KEY = dg.AssetKey(["gold", "households"])
@@ -47,33 +57,65 @@ def _previous(con) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
     return customers, households
 
 
-def _write(con, golden: pd.DataFrame, households: pd.DataFrame, history: pd.DataFrame) -> int:
-    """Both tables swapped and the id changes appended in one transaction: household_id always resolves."""
-    with transaction(con):
-        for table, frame in (("gold.golden_customers", golden), ("gold.households", households)):
-            con.register("_frame", frame)
-            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM _frame")
+_GOLDEN_TABLE_COLUMNS = ["customer_id", "household_id", *GOLDEN_COLUMNS[1:]]
+
+
+def _write(con, plan: golden_state.GoldenPlan, salt: str, rebuilt: pd.DataFrame, household_ids: pd.DataFrame,
+           households: pd.DataFrame, history: pd.DataFrame) -> int:
+    """Both tables swapped and the id changes appended in one transaction: household_id always resolves.
+    A full run writes `rebuilt`; an incremental one the kept rows of the last table plus `rebuilt`, every
+    row with this run's household_id."""
+    con.register("_rebuilt", rebuilt[GOLDEN_COLUMNS])
+    con.register("_household_ids", household_ids[["customer_id", "household_id"]])
+    con.register("_current", plan.fingerprints[["customer_id"]])
+    columns = ", ".join("h.household_id" if c == "household_id" else f"g.{c}" for c in _GOLDEN_TABLE_COLUMNS)
+    new_rows = "SELECT * FROM _rebuilt"
+    kept = ""
+    if plan.mode == "incremental":
+        # the rebuilt rows take the table's types (a frame of no rows has none of its own)
+        types = dict(con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'gold' "
+                                 "AND table_name = 'golden_customers'").fetchall())
+        new_rows = "SELECT " + ", ".join(f'CAST({c} AS {types[c]}) AS {c}' if c in types else c
+                                         for c in GOLDEN_COLUMNS) + " FROM _rebuilt"
+        kept = f"""SELECT {', '.join(GOLDEN_COLUMNS)} FROM gold.golden_customers
+            SEMI JOIN _current USING (customer_id) ANTI JOIN _rebuilt USING (customer_id) UNION ALL"""
+    try:
+        with transaction(con):
+            con.execute(f"""CREATE OR REPLACE TABLE gold.golden_customers AS
+                SELECT {columns} FROM ({kept} {new_rows}) AS g
+                LEFT JOIN _household_ids AS h USING (customer_id) ORDER BY g.customer_id""")
+            con.register("_frame", households)
+            con.execute("CREATE OR REPLACE TABLE gold.households AS SELECT * FROM _frame")
             con.unregister("_frame")
-        con.register("_history", history)
-        con.execute("CREATE TABLE IF NOT EXISTS gold.household_id_history AS SELECT * FROM _history WHERE false")
-        con.execute("INSERT INTO gold.household_id_history SELECT * FROM _history")
-        con.unregister("_history")
+            golden_state.save(con, plan, salt)
+            con.register("_history", history)
+            con.execute("CREATE TABLE IF NOT EXISTS gold.household_id_history AS SELECT * FROM _history WHERE false")
+            con.execute("INSERT INTO gold.household_id_history SELECT * FROM _history")
+            con.unregister("_history")
+    finally:
+        for name in ("_rebuilt", "_household_ids", "_current"):
+            con.unregister(name)
     return con.execute("SELECT count(*) FROM gold.household_id_history").fetchall()[0][0]
 
 
-def _golden_metadata(golden: pd.DataFrame) -> dict:
-    preview = golden.drop(columns=[c for c in ("email", "phone", "street") if c in golden.columns]).head(5)
-    metadata = {
-        "dagster/row_count": dg.MetadataValue.int(len(golden)),
+def _golden_metadata(con) -> dict:
+    """Figures of the table as written (read in SQL: an incremental run holds only the rows it rebuilt)."""
+    preview = con.execute("SELECT * EXCLUDE (email, phone, street) FROM gold.golden_customers "
+                          "ORDER BY customer_id LIMIT 5").df()
+    rows, with_household, suppressed, dnc, consent, quality = con.execute("""
+        SELECT count(*), count(household_id), count(*) FILTER (WHERE email_suppressed),
+               count(*) FILTER (WHERE do_not_call), count(*) FILTER (WHERE marketing_consent),
+               avg(data_quality_score)
+        FROM gold.golden_customers""").fetchall()[0]
+    return {
+        "dagster/row_count": dg.MetadataValue.int(int(rows)),
         "preview": dg.MetadataValue.md(mask_frame(preview).to_markdown(index=False)),
-        "customers_with_household": dg.MetadataValue.int(int(golden["household_id"].notna().sum())),
+        "customers_with_household": dg.MetadataValue.int(int(with_household)),
+        "email_suppressed_count": dg.MetadataValue.int(int(suppressed)),
+        "do_not_call_count": dg.MetadataValue.int(int(dnc)),
+        "marketing_consent_count": dg.MetadataValue.int(int(consent)),
+        "mean_data_quality_score": dg.MetadataValue.float(round(float(quality or 0.0), 3)),
     }
-    for flag in ("email_suppressed", "do_not_call", "marketing_consent"):
-        if flag in golden.columns:
-            metadata[f"{flag}_count"] = dg.MetadataValue.int(int(golden[flag].fillna(False).astype(bool).sum()))
-    if "data_quality_score" in golden.columns:
-        metadata["mean_data_quality_score"] = dg.MetadataValue.float(round(float(golden["data_quality_score"].mean()), 3))
-    return metadata
 
 
 def _households_metadata(result, customers: int) -> dict:
@@ -123,24 +165,50 @@ FOLLOWS_XREF = DOWNSTREAM_CONDITION.ignore(dg.AssetSelection.assets(PERSON_RECOR
     ],
     name="golden_customers", pool=WAREHOUSE_POOL,
 )
-def golden_customers(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+def golden_customers(context: dg.AssetExecutionContext, config: GoldenConfig, warehouse: WarehouseResource):
     now = _now()
+    salt = golden_state.salt()
+    hh_columns = ", ".join(RECORD_COLUMNS)
     with warehouse.connect() as con:
-        records = con.execute("SELECT * FROM staging.person_records").df()
-        xref = con.execute("SELECT * FROM gold.customer_xref").df()
+        plan = golden_state.plan(con, salt, force_full=config.full_refresh)
+        if plan.mode == "full":
+            records = con.execute("SELECT * FROM staging.person_records").df()
+            xref = con.execute("SELECT * FROM gold.customer_xref").df()
+            rebuilt = build_golden(records, xref, now)
+            placed = rebuilt
+        else:
+            # only the customers whose records changed are built again; households still see everyone
+            records_part, xref_part = golden_state.records_of(con, plan.rebuild)
+            rebuilt = build_golden(records_part, xref_part, now)
+            con.register("_rebuilt_places", rebuilt[list(_PLACE_COLUMNS)])
+            con.register("_current", plan.fingerprints[["customer_id"]])
+            placed = con.execute(f"""
+                SELECT {', '.join(_PLACE_COLUMNS)} FROM gold.golden_customers
+                SEMI JOIN _current USING (customer_id) ANTI JOIN _rebuilt_places USING (customer_id)
+                UNION ALL SELECT * FROM _rebuilt_places""").df()
+            con.unregister("_rebuilt_places")
+            con.unregister("_current")
+            records = con.execute(f"SELECT {hh_columns} FROM staging.person_records").df()
+            xref = con.execute("SELECT customer_id, record_id FROM gold.customer_xref").df()
         previous_customers, previous_households = _previous(con)
-    golden = build_golden(records, xref, now)
-    result = build_households(golden, records, xref, now, previous_customers, previous_households)
-    golden = with_household_ids(golden, result.customers)
+    result = build_households(placed, records, xref, now, previous_customers, previous_households)
     with warehouse.connect() as con:
-        history_total = _write(con, golden, result.households, result.history)
+        history_total = _write(con, plan, salt, rebuilt, result.customers, result.households, result.history)
         tables = {t: table_metadata(con, t) for t in ("gold.golden_customers", "gold.household_id_history")}
+        golden_metadata = _golden_metadata(con)
+    customers = len(plan.fingerprints)
     changes = result.history.groupby("reason").size().to_dict() if len(result.history) else {}
-    context.log.info(f"{len(golden)} golden customers in {len(result.households)} households; "
+    how = (f"full ({plan.reason})" if plan.mode == "full"
+           else f"incremental: {len(rebuilt)} rebuilt, {plan.removed} removed, {plan.kept} kept")
+    context.log.info(f"{customers} golden customers in {len(result.households)} households ({how}); "
                      f"household id changes this run {changes}")
-    yield dg.MaterializeResult(asset_key=GOLDEN_KEY,
-                               metadata={**_golden_metadata(golden), **tables["gold.golden_customers"]})
-    yield dg.MaterializeResult(asset_key=HOUSEHOLDS_KEY, metadata=_households_metadata(result, len(golden)))
+    yield dg.MaterializeResult(asset_key=GOLDEN_KEY, metadata={
+        **golden_metadata, **tables["gold.golden_customers"],
+        "build": dg.MetadataValue.text(how),
+        "customers_rebuilt_this_run": dg.MetadataValue.int(len(rebuilt)),
+        "customers_removed_this_run": dg.MetadataValue.int(plan.removed),
+    })
+    yield dg.MaterializeResult(asset_key=HOUSEHOLDS_KEY, metadata=_households_metadata(result, customers))
     yield dg.MaterializeResult(asset_key=HOUSEHOLD_HISTORY_KEY, metadata={
         "dagster/row_count": dg.MetadataValue.int(int(history_total)),
         **tables["gold.household_id_history"],

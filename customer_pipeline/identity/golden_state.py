@@ -1,0 +1,119 @@
+"""Golden records rebuilt only for the customers whose inputs changed (issue 13).
+
+A golden row is a function of its customer's records (survivorship reads nothing else): the record ids
+the xref gives the customer and every column of those records that survivorship reads. Each run hashes
+that per customer in SQL (`meta.golden_inputs`: customer_id, fingerprint); the next run rebuilds the
+customers whose fingerprint is new or different, drops those gone from the xref and keeps every other
+row as it is (its `updated_at` says when it last changed). Everything is rebuilt when there is no earlier
+state, the survivorship code or the source priority changed, or a full refresh is asked for.
+
+Hashing the columns rather than the raw input hash means a record whose standardised values change
+without a new delivery (a suppression register, a consent change, a new standardiser) still rebuilds its
+customer: an opt-out always reaches the golden row.
+"""
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from customer_pipeline.identity import survivorship
+from customer_pipeline.warehouse import table_exists
+
+INPUTS_TABLE = "meta.golden_inputs"
+STATE_TABLE = "meta.golden_state"
+
+
+@dataclass
+class GoldenPlan:
+    mode: str  # "full" or "incremental"
+    reason: str
+    fingerprints: pd.DataFrame  # customer_id, fingerprint: this run's inputs, saved after the write
+    rebuild: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"customer_id": []}))  # incremental only
+    removed: int = 0
+    kept: int = 0
+
+
+def salt(source_priority: Sequence[str] = survivorship.DEFAULT_SOURCE_PRIORITY) -> str:
+    digest = hashlib.sha256(Path(survivorship.__file__).read_bytes())
+    digest.update(repr(tuple(source_priority)).encode())
+    return digest.hexdigest()[:16]
+
+
+def _state(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    if not table_exists(con, STATE_TABLE):
+        return {}
+    return dict(con.execute(f"SELECT key, value FROM {STATE_TABLE}").fetchall())
+
+
+def fingerprints(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """customer_id, fingerprint over the xref and the survivorship columns of staging.person_records."""
+    present = {r[0] for r in con.execute("DESCRIBE staging.person_records").fetchall()}
+    columns = [c for c in survivorship.INPUT_COLUMNS if c in present and c != "record_id"]
+    values = ", ".join(f"p.{c}" for c in columns)
+    return con.execute(f"""
+        SELECT x.customer_id, hash(sum(hash(p.record_id, {values}))::VARCHAR, count(*)) AS fingerprint
+        FROM gold.customer_xref AS x JOIN staging.person_records AS p USING (record_id)
+        WHERE x.customer_id IS NOT NULL
+        GROUP BY x.customer_id""").df()
+
+
+def plan(con: duckdb.DuckDBPyConnection, salt_: str, force_full: bool = False) -> GoldenPlan:
+    """Which customers this run rebuilds."""
+    current = fingerprints(con)
+    state = _state(con)
+    reason = (
+        "full run asked for" if force_full
+        else "no earlier golden table" if not (state and table_exists(con, INPUTS_TABLE)
+                                               and table_exists(con, "gold.golden_customers"))
+        else "survivorship rules changed" if state.get("salt") != salt_
+        else ""
+    )
+    if reason:
+        return GoldenPlan("full", reason, current)
+    con.register("_golden_current", current)
+    try:
+        # kept: the same inputs as last time and a row to keep (a row removed by hand is built again)
+        kept = con.execute(f"""
+            SELECT c.customer_id FROM _golden_current AS c
+            JOIN {INPUTS_TABLE} AS s ON s.customer_id = c.customer_id AND s.fingerprint = c.fingerprint
+            SEMI JOIN gold.golden_customers AS g ON g.customer_id = c.customer_id""").df()
+        con.register("_golden_kept", kept)
+        rebuild = con.execute("SELECT customer_id FROM _golden_current ANTI JOIN _golden_kept USING (customer_id)").df()
+        removed = con.execute(
+            "SELECT count(*) FROM gold.golden_customers ANTI JOIN _golden_current USING (customer_id)").fetchall()[0][0]
+    finally:
+        con.unregister("_golden_current")
+        try:
+            con.unregister("_golden_kept")
+        except (duckdb.Error, KeyError):
+            pass
+    return GoldenPlan("incremental", "", current, rebuild, int(removed), len(kept))
+
+
+def records_of(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """staging.person_records rows and xref rows of these customers only."""
+    con.register("_golden_todo", customers[["customer_id"]])
+    try:
+        xref = con.execute("SELECT x.* FROM gold.customer_xref AS x SEMI JOIN _golden_todo USING (customer_id)").df()
+        records = con.execute("""SELECT p.* FROM staging.person_records AS p
+            SEMI JOIN (SELECT record_id FROM gold.customer_xref SEMI JOIN _golden_todo USING (customer_id)) USING (record_id)
+        """).df()
+    finally:
+        con.unregister("_golden_todo")
+    return records, xref
+
+
+def save(con: duckdb.DuckDBPyConnection, plan_: GoldenPlan, salt_: str) -> None:
+    """Remember this run's inputs (inside the caller's transaction, with the table they built)."""
+    con.register("_golden_fps", plan_.fingerprints)
+    con.execute(f"CREATE OR REPLACE TABLE {INPUTS_TABLE} AS SELECT * FROM _golden_fps")
+    con.unregister("_golden_fps")
+    values = {"salt": salt_, "last_mode": plan_.mode, "last_reason": plan_.reason,
+              "last_rebuilt": str(len(plan_.fingerprints) if plan_.mode == "full" else len(plan_.rebuild)),
+              "last_removed": str(plan_.removed), "last_kept": str(plan_.kept)}
+    con.execute(f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    con.executemany(f"INSERT OR REPLACE INTO {STATE_TABLE} VALUES (?, ?)", list(values.items()))
