@@ -1,6 +1,6 @@
 """Incremental run: one new app-events file on top of a loaded warehouse, timed per step.
 
-    python benchmarks/incremental.py --workdir DIR [--persons 52000] [--events 300]
+    python benchmarks/incremental.py --workdir DIR [--persons 52000] [--events 300] [--pos-day] [--settle]
 
 1. When DIR holds no loaded warehouse yet, `benchmarks/scale.py --workdir DIR --persons N --skip-bare` loads
    it (a first, full run: training included).
@@ -8,9 +8,12 @@
    events of the sample's own files with new message ids (page and screen views, identify events of known
    users, a tenth of those identifies with a changed email: changed records), plus identifies of new users
    (new records), the way the app schedule delivers one every 15 minutes.
+   With `--pos-day`, one store's next POS day too (its latest signups as new cards, its transactions as
+   new receipts a day later).
 3. `benchmarks/scale.py --keep-warehouse --skip-bare` runs the whole graph again on that warehouse and
-   prints seconds per step; the staging and identity figures say how many records were standardised and
-   scored (the rest was reused).
+   prints seconds per step; then once more with nothing new. The summary gives per run the seconds from
+   the run's start to the updated golden table, per stage, and what each incremental stage touched
+   (records standardised, scored, clustered; golden rows rebuilt; rows validated).
 Nothing is asserted; results go to docs/benchmarks.md.
 """
 
@@ -74,12 +77,104 @@ def write_new_file(landing: Path, n_events: int, seed: int) -> tuple[Path, dict]
     return path, {"events": len(chosen), "identifies_with_changed_email": changed, "new_users": new_users}
 
 
+def write_pos_day(landing: Path, seed: int) -> dict:
+    """One store's next day: its latest loyalty signups (as new cards) and transactions (new receipts; the
+    new cards' purchases and known cards' purchases), dated a day later."""
+    import csv
+    import datetime as dt
+
+    folder = landing / "pos"
+    latest = max(p.name.rsplit("_", 1)[1][:10] for p in folder.glob("transactions_*.csv"))
+    sales = sorted(folder.glob(f"transactions_*_{latest}.csv"))
+    random.Random(seed).shuffle(sales)
+    source = sales[0]
+    store = source.name.split("_")[1]
+    day = (dt.date.fromisoformat(latest) + dt.timedelta(days=1)).isoformat()
+
+    def shifted(value: str) -> str:
+        return value.replace(latest, day) if value else value
+
+    made = {"store": store, "day": day, "signups": 0, "transaction_lines": 0}
+    renamed: dict[str, str] = {}
+    signups = folder / f"loyalty_signups_{store}_{latest}.csv"
+    if signups.exists():
+        with open(signups, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        for row in rows:
+            renamed[row["card_no"]] = f"{row['card_no']}N{seed}"
+            row["card_no"] = renamed[row["card_no"]]
+            row["signed_up_at"] = shifted(row["signed_up_at"])
+        if rows:
+            with open(folder / f"loyalty_signups_{store}_{day}.csv", "w", newline="", encoding="utf-8") as fh:
+                writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+        made["signups"] = len(rows)
+    with open(source, newline="", encoding="utf-8") as fh:
+        lines = list(csv.DictReader(fh))
+    for line in lines:
+        line["receipt_id"] = f"{line['receipt_id']}N{seed}"
+        line["card_no"] = renamed.get(line["card_no"], line["card_no"])
+        line["sold_at"] = shifted(line["sold_at"])
+    with open(folder / f"transactions_{store}_{day}.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(lines[0]))
+        writer.writeheader()
+        writer.writerows(lines)
+    made["transaction_lines"] = len(lines)
+    return made
+
+
+def _touched(wh: Path) -> dict:
+    """What the last run did, stage by stage, from the state tables the incremental steps keep."""
+    def state(con, table: str) -> dict:
+        try:
+            return dict(con.execute(f"SELECT key, value FROM {table}").fetchall())
+        except duckdb.Error:
+            return {}
+
+    with duckdb.connect(str(wh), read_only=True) as con:
+        staging, scoring = state(con, "meta.staging_state"), state(con, "identity.scoring_state")
+        golden = state(con, "meta.golden_state")
+        try:
+            quality = con.execute("SELECT sum(rows_validated), sum(rows_total) FROM meta.quality_state").fetchall()[0]
+        except duckdb.Error:
+            quality = (None, None)
+    return {
+        "staging": f"{staging.get('last_mode')}: {staging.get('last_standardised')} records standardised, "
+                   f"{staging.get('last_removed')} removed",
+        "identity scoring": f"{scoring.get('last_mode')}: {scoring.get('last_new_records')} records scored",
+        "clustering": f"{scoring.get('last_components_clustered')} of {scoring.get('last_components')} components, "
+                      f"{scoring.get('last_records_clustered')} records",
+        "golden": f"{golden.get('last_mode')}: {golden.get('last_rebuilt')} customers rebuilt, "
+                  f"{golden.get('last_removed')} removed, {golden.get('last_kept')} kept",
+        "quality (GX)": f"{quality[0]} of {quality[1]} rows validated",
+    }
+
+
+def _run(scale: list[str], work: Path, label: str) -> dict:
+    figures = work / f"incremental_{label}.json"
+    subprocess.run(scale + ["--keep-warehouse", "--json", str(figures)], check=True)
+    run = json.loads(figures.read_text())
+    steps = {s["step"]: s for s in run["steps"]}
+    to_golden = None
+    if "golden_customers" in steps:
+        # from the start of the run to the end of the golden step: steps ran one after another
+        ordered = run["steps"]
+        end = next(i for i, s in enumerate(ordered) if s["step"] == "golden_customers")
+        to_golden = run["startup_seconds"] + sum(s["seconds"] for s in ordered[: end + 1])
+    return {"wall": run["wall_seconds"], "to_golden": to_golden, "stages": run["stages"],
+            "touched": _touched(work / "warehouse.duckdb")}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--persons", type=int, default=52_000)
     parser.add_argument("--events", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--pos-day", action="store_true", help="also deliver one store's next POS day")
+    parser.add_argument("--settle", action="store_true",
+                        help="first a run with nothing new (after a code change that adds state tables)")
     args = parser.parse_args()
     work = Path(args.workdir)
     wh = work / "warehouse.duckdb"
@@ -87,15 +182,28 @@ def main() -> int:
     if not wh.exists():
         print("loading the warehouse first (full run) ...", flush=True)
         subprocess.run(scale, check=True)
+    runs = {}
+    if args.settle:
+        print("\na run with nothing new first (state tables of newer code are written) ...", flush=True)
+        runs["settle (nothing new)"] = _run(scale, work, "settle")
     path, made = write_new_file(work / "landing", args.events, args.seed)
     print(f"\nnew file {path.name}: {made}", flush=True)
-    subprocess.run(scale + ["--keep-warehouse"], check=True)
-    with duckdb.connect(str(wh), read_only=True) as con:
-        staging = dict(con.execute("SELECT key, value FROM meta.staging_state").fetchall())
-        scoring = dict(con.execute("SELECT key, value FROM identity.scoring_state").fetchall())
-    print(f"\nstaging: {staging.get('last_mode')}, {staging.get('last_standardised')} records standardised, "
-          f"{staging.get('last_removed')} removed")
-    print(f"identity scoring: {scoring.get('last_mode')}, {scoring.get('last_new_records')} records scored")
+    if args.pos_day:
+        print(f"new POS day: {write_pos_day(work / 'landing', args.seed)}", flush=True)
+    runs["new files"] = _run(scale, work, "new")
+    runs["nothing new"] = _run(scale, work, "again")
+    print("\nIncremental runs (seconds; 'to golden' = run start to the end of golden_customers)")
+    stages = [st for st in ("sources", "quality", "staging", "identity", "gold", "marts", "other")]
+    print(f"  {'run':22s} {'to golden':>9s} {'whole':>8s} " + " ".join(f"{st:>8s}" for st in stages))
+    for label, r in runs.items():
+        to_golden = f"{r['to_golden']:.1f}" if r["to_golden"] is not None else "-"
+        print(f"  {label:22s} {to_golden:>9s} {r['wall']:8.1f} "
+              + " ".join(f"{r['stages'].get(st, {}).get('seconds', 0):8.1f}" for st in stages))
+    for label, r in runs.items():
+        print(f"\n  {label}:")
+        for stage, what in r["touched"].items():
+            print(f"    {stage:18s} {what}")
+    print(f"\ntargets: new files to golden <= 20 s, nothing new <= 5 s (whole run)")
     return 0
 
 
