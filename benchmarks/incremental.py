@@ -96,31 +96,36 @@ def write_pos_day(landing: Path, seed: int) -> dict:
 
     made = {"store": store, "day": day, "signups": 0, "transaction_lines": 0}
     renamed: dict[str, str] = {}
+
+    def rewrite(src: Path, dst: Path, edit) -> int:
+        """Each well-formed row edited (by column name); a malformed row (the sample has some on purpose)
+        is copied as it is, so the quarantine sees it again."""
+        with open(src, newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+        header, body = rows[0], rows[1:]
+        col = {name: i for i, name in enumerate(header)}
+        for row in body:
+            if len(row) == len(header):
+                edit(row, col)
+        with open(dst, "w", newline="", encoding="utf-8") as fh:
+            csv.writer(fh).writerows([header, *body])
+        return len(body)
+
+    def new_card(row, col):
+        card = row[col["card_no"]]
+        renamed[card] = f"{card}N{seed}"
+        row[col["card_no"]] = renamed[card]
+        row[col["signed_up_at"]] = shifted(row[col["signed_up_at"]])
+
+    def new_receipt(row, col):
+        row[col["receipt_id"]] = f"{row[col['receipt_id']]}N{seed}"
+        row[col["card_no"]] = renamed.get(row[col["card_no"]], row[col["card_no"]])
+        row[col["sold_at"]] = shifted(row[col["sold_at"]])
+
     signups = folder / f"loyalty_signups_{store}_{latest}.csv"
     if signups.exists():
-        with open(signups, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-        for row in rows:
-            renamed[row["card_no"]] = f"{row['card_no']}N{seed}"
-            row["card_no"] = renamed[row["card_no"]]
-            row["signed_up_at"] = shifted(row["signed_up_at"])
-        if rows:
-            with open(folder / f"loyalty_signups_{store}_{day}.csv", "w", newline="", encoding="utf-8") as fh:
-                writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-                writer.writeheader()
-                writer.writerows(rows)
-        made["signups"] = len(rows)
-    with open(source, newline="", encoding="utf-8") as fh:
-        lines = list(csv.DictReader(fh))
-    for line in lines:
-        line["receipt_id"] = f"{line['receipt_id']}N{seed}"
-        line["card_no"] = renamed.get(line["card_no"], line["card_no"])
-        line["sold_at"] = shifted(line["sold_at"])
-    with open(folder / f"transactions_{store}_{day}.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(lines[0]))
-        writer.writeheader()
-        writer.writerows(lines)
-    made["transaction_lines"] = len(lines)
+        made["signups"] = rewrite(signups, folder / f"loyalty_signups_{store}_{day}.csv", new_card)
+    made["transaction_lines"] = rewrite(source, folder / f"transactions_{store}_{day}.csv", new_receipt)
     return made
 
 
