@@ -76,22 +76,17 @@ def plan(con: duckdb.DuckDBPyConnection, salt_: str, force_full: bool = False) -
         return GoldenPlan("full", reason, current)
     con.register("_golden_current", current)
     try:
-        # kept: the same inputs as last time and a row to keep (a row removed by hand is built again)
-        kept = con.execute(f"""
+        # rebuilt: new or changed inputs, or no row to keep (a row removed by hand is built again)
+        rebuild = con.execute(f"""
             SELECT c.customer_id FROM _golden_current AS c
-            JOIN {INPUTS_TABLE} AS s ON s.customer_id = c.customer_id AND s.fingerprint = c.fingerprint
-            SEMI JOIN gold.golden_customers AS g ON g.customer_id = c.customer_id""").df()
-        con.register("_golden_kept", kept)
-        rebuild = con.execute("SELECT customer_id FROM _golden_current ANTI JOIN _golden_kept USING (customer_id)").df()
+            WHERE NOT EXISTS (SELECT 1 FROM {INPUTS_TABLE} AS s
+                              WHERE s.customer_id = c.customer_id AND s.fingerprint = c.fingerprint)
+               OR NOT EXISTS (SELECT 1 FROM gold.golden_customers AS g WHERE g.customer_id = c.customer_id)""").df()
         removed = con.execute(
             "SELECT count(*) FROM gold.golden_customers ANTI JOIN _golden_current USING (customer_id)").fetchall()[0][0]
     finally:
         con.unregister("_golden_current")
-        try:
-            con.unregister("_golden_kept")
-        except (duckdb.Error, KeyError):
-            pass
-    return GoldenPlan("incremental", "", current, rebuild, int(removed), len(kept))
+    return GoldenPlan("incremental", "", current, rebuild, int(removed), len(current) - len(rebuild))
 
 
 def records_of(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

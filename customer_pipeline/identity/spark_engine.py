@@ -266,6 +266,7 @@ _CLUSTER_OUT = ("kind__ string, record_id string, cluster_key string, match_prob
                 "record_id_l string, record_id_r string, match_weight double, link_type string, "
                 "comparison_detail string, reason string, cluster_key_l string, cluster_key_r string, "
                 "same_cluster boolean")
+_CLUSTER_COLUMNS = [c.split(" ")[0] for c in _CLUSTER_OUT.split(", ")]
 
 
 def _group_clusterer(accept_weight: float, review_low_weight: float, name_only_accept_weight: float | None,
@@ -287,9 +288,8 @@ def _group_clusterer(accept_weight: float, review_low_weight: float, name_only_a
             name_only_accept_weight=name_only_accept_weight,
             people=recs[["record_id", *_PEOPLE_COLUMNS]] if with_people else None)
         out = pd.concat([clusters.assign(kind__="c"), review.assign(kind__="q")], ignore_index=True)
-        columns = [c.split(" ")[0] for c in _CLUSTER_OUT.split(", ")]
-        out = out.reindex(columns=columns)
-        for c in columns:  # Arrow-backed text (chunked) is not something Spark's converter takes
+        out = out.reindex(columns=_CLUSTER_COLUMNS)
+        for c in _CLUSTER_COLUMNS:  # Arrow-backed text (chunked) is not something Spark's converter takes
             if c not in ("match_probability", "match_weight", "same_cluster"):
                 out[c] = out[c].astype(object).where(out[c].notna(), None)
         out["same_cluster"] = out["same_cluster"].astype("boolean")
@@ -370,7 +370,7 @@ def cluster(record_ids, links: pd.DataFrame | None, accept_weight: float, review
         out_path = job / "clusters_out"
         rows.groupBy("group__").applyInPandas(run, _CLUSTER_OUT).write.mode("overwrite").parquet(str(out_path))
         out = (pd.read_parquet(out_path) if list(out_path.glob("*.parquet"))
-               else pd.DataFrame(columns=[c.split(" ")[0] for c in _CLUSTER_OUT.split(", ")]))
+               else pd.DataFrame(columns=_CLUSTER_COLUMNS))
     clusters = (out.loc[out["kind__"] == "c", ["record_id", "cluster_key", "match_probability"]]
                 .sort_values("record_id", ignore_index=True))
     review = out.loc[out["kind__"] == "q", clustering.REVIEW_COLUMNS].sort_values(
