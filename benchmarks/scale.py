@@ -123,6 +123,7 @@ def child(out_path: str) -> int:
 
     import dagster as dg
 
+    from customer_pipeline import runner
     from customer_pipeline.cli import preflight
     from customer_pipeline.definitions import defs
     from customer_pipeline.progress import QUIET_RUN_CONFIG, describe
@@ -164,17 +165,23 @@ def child(out_path: str) -> int:
         if line:
             print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
 
-    run_id = str(uuid.uuid4())
     with dg.DagsterInstance.ephemeral() as instance:
-        instance.add_event_listener(run_id, listen)
-        result = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False,
-                                        run_id=run_id, asset_selection=selection)
+        if identity_only:
+            run_id = str(uuid.uuid4())
+            instance.add_event_listener(run_id, listen)
+            success = job.execute_in_process(run_config=run_config, instance=instance, raise_on_error=False,
+                                             run_id=run_id, asset_selection=selection).success
+            gate = "identity steps only"
+        else:  # as `customer-pipeline run` does: the raw layer, then the later stages if anything changed
+            out = runner.run(instance, Settings.from_env().warehouse_path, listener=listen, run_config=run_config)
+            success, gate = out.success, out.gate
     finished = time.time()
+    print(gate, flush=True)
     Path(out_path).write_text(json.dumps({
-        "started": started, "imported": imported, "finished": finished, "success": bool(result.success),
+        "started": started, "imported": imported, "finished": finished, "success": bool(success), "gate": gate,
         "failed_checks": failed_checks, "steps": steps, "materialisations": materialisations,
     }), encoding="utf-8")
-    return 0 if result.success and not failed_checks else 1
+    return 0 if success and not failed_checks else 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -439,7 +446,10 @@ def main() -> int:
             "steps": [dict(zip(("step", "stage", "seconds", "peak_rss_bytes", "status"), r)) for r in rows],
             "stages": {st: {"seconds": stage_seconds[st], "peak_rss_bytes": stage_peak[st]} for st in STAGE_ORDER},
             "identity_seconds": identity_seconds, "engine": engine, "bare_splink": bare, "identity_over_bare": ratio,
-            "exit_code": rc, "also_engine": other,
+            "exit_code": rc, "also_engine": other, "gate": run.get("gate"),
+            # from the child's start (imports included) to the end of the golden step
+            "to_golden_seconds": (run["steps"]["golden_customers"].get("end", run["finished"]) - run["started"]
+                                  if "golden_customers" in run["steps"] else None),
         }, indent=2), encoding="utf-8")
     return rc
 

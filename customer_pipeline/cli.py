@@ -43,6 +43,15 @@ def preflight(settings: Settings) -> None:
         check_source(url)  # a bad URL or credential, a missing database, table or column: one line each
     except SourceError as exc:
         raise PreflightError(str(exc)) from exc
+    from customer_pipeline.defs.identity import settings as identity_settings
+
+    for name, read in (("CUSTOMER_PIPELINE_ACCEPT_WEIGHT", identity_settings.accept_weight),
+                       ("CUSTOMER_PIPELINE_REVIEW_LOW_WEIGHT", identity_settings.review_low_weight),
+                       ("CUSTOMER_PIPELINE_NAME_ONLY_ACCEPT_WEIGHT", identity_settings.name_only_accept_weight)):
+        try:
+            read()
+        except ValueError:
+            raise PreflightError(f"{name} is not a number (a match weight, e.g. 9.0)") from None
     import duckdb
 
     from customer_pipeline import warehouse
@@ -63,68 +72,47 @@ def _instance():
     return dg.DagsterInstance.ephemeral()
 
 
-# `customer-pipeline run --full`: every step that works incrementally does everything again (after a model retrain,
-# a rules or suite change): staging standardises every record, identity scores every pair and clusters every
-# record, survivorship builds every golden row (config `full_refresh`), the GX suites validate every row (run tag, defs/quality/gx_factory.py)
-FULL_REFRESH_OPS = ("staging__person_records", "identity__links", "resolve_customers", "golden_customers")
-
-
-def full_refresh_run_config() -> tuple[dict, dict]:
-    """The run config and tags of a full rebuild."""
-    from customer_pipeline.defs.quality.gx_factory import FULL_REFRESH_TAG
-
-    return ({"ops": {op: {"config": {"full_refresh": True}} for op in FULL_REFRESH_OPS}},
-            {FULL_REFRESH_TAG: "true"})
-
-
 def run_pipeline(settings: Settings, full: bool = False) -> tuple[int, str]:
-    """Materialise every asset once (`full`: everything again, nothing incremental); returns (exit status,
-    one-line reason)."""
-    import uuid
-
-    from customer_pipeline.definitions import defs
+    """Materialise every asset once (`full`: everything again, nothing incremental), the later stages only
+    when something they read changed (customer_pipeline/runner.py); returns (exit status, one-line reason)."""
+    from customer_pipeline import runner
     from customer_pipeline.progress import QUIET_RUN_CONFIG, listener
 
-    job = defs().resolve_job_def("materialize_all")
-    run_id = str(uuid.uuid4())
-    run_config, tags = full_refresh_run_config() if full else ({}, {})
     with _instance() as instance:
-        instance.add_event_listener(run_id, listener)
-        result = job.execute_in_process(
-            run_config={**QUIET_RUN_CONFIG, **run_config}, instance=instance, raise_on_error=False, run_id=run_id,
-            tags=tags,
-        )
-    planned = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
-    done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    succeeded = {e.step_key for e in result.all_events if e.event_type_value == "STEP_SUCCESS"}
+        out = runner.run(instance, settings.warehouse_path, full=full, listener=listener,
+                         run_config=QUIET_RUN_CONFIG)
+    done = out.materialized
+    succeeded = out.succeeded_steps
     # an asset whose step succeeded without materialising it had nothing to do (charts already drawn)
-    idle = sorted(k for k in planned - done if k.replace("/", "__") in succeeded)
-    held_back = sorted(planned - done - set(idle))
+    idle = sorted(k for k in out.planned - done if k.replace("/", "__") in succeeded)
+    left = set(out.not_started)
+    held_back = sorted(out.planned - done - set(idle) - left)
+    print(f"\n{out.gate}")
     if idle:
         print(f"\nnothing to do (step succeeded, not materialised): {', '.join(idle)}")
     if held_back:
         print(f"\nheld back (not materialised this run): {', '.join(held_back)}")
-    failed_checks = [
-        f"{ev.asset_key.to_user_string()}:{ev.check_name}"
-        for ev in result.get_asset_check_evaluations()
-        if not ev.passed and ev.severity.value == "ERROR"
-    ]
-    _print_summary(settings, result.run_id)
+    failed_checks = out.failed_blocking_checks()
+    _print_summary(settings, out.run_ids)
     if failed_checks:
         return 1, f"blocking check failed: {', '.join(failed_checks)}"
-    if not result.success:
-        failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    if not out.success:
+        failures = out.step_failures()
         if failures:
             return 1, f"step {failures[0].step_key} failed: {failure_reason(failures[0].event_specific_data)}"
         return 1, "run failed"
+    if left:
+        return 0, "nothing new: the later stages were not started (the raw layer's checks passed)"
     return 0, "all blocking checks passed"
 
 
-def _print_summary(settings: Settings, run_id: str) -> None:
+def _print_summary(settings: Settings, run_ids: list[str]) -> None:
     from customer_pipeline import progress, summary, warehouse
     from customer_pipeline.defs.identity import settings as identity_settings
 
-    log = progress.take_run_log(run_id)  # what the run's event log said, as the progress listener collected it
+    # what the runs' event logs said, as the progress listener collected them (the raw layer's run first)
+    log = progress.merged([progress.take_run_log(r) for r in run_ids])
+    run_id = run_ids[0]
     ran_identity = "gold/customer_xref" in log.materialized
     since = (dt.datetime.fromtimestamp(log.started_at, dt.UTC).replace(tzinfo=None)
              if log.started_at is not None and ran_identity else None)

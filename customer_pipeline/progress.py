@@ -178,6 +178,18 @@ def take_run_log(run_id: str) -> RunLog:
     return _RUNS.pop(run_id, None) or RunLog(run_id)
 
 
+def merged(logs: list[RunLog]) -> RunLog:
+    """Several runs of one `customer-pipeline run` (raw layer, later stages) as one log."""
+    out = RunLog(logs[0].run_id if logs else "")
+    for log in logs:
+        if out.started_at is None:
+            out.started_at = log.started_at
+        out.steps.update(log.steps)
+        out.checks += log.checks
+        out.materialized.update(log.materialized)
+    return out
+
+
 def describe(event: dg.DagsterEvent) -> str | None:
     """One event on its own (no step context): a failed check, a failed or skipped step; None otherwise."""
     kind = event.event_type_value

@@ -4,6 +4,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from customer_pipeline import run_gate
 from customer_pipeline.cli import main
 from customer_pipeline.definitions import defs
 
@@ -67,7 +68,23 @@ def test_sample_then_run_twice_is_idempotent(settings_env, capsys):
     assert first["quarantine.rejected_records"] > 0  # the sample carries malformed rows on purpose
     # every person-describing record the generator made is staged, unless it was quarantined as malformed
     assert truth - 20 <= staged <= truth
+    capsys.readouterr()
+    # nothing new: the raw layer is read and checked, the later stages are not started (runner.py)
     assert main(["run"]) == 0
+    out = capsys.readouterr().out
+    assert "later stages: not started, nothing they read changed" in out, out
+    assert "nothing new: the later stages were not started" in out
+    assert "held back" not in out
+    with duckdb.connect(str(settings_env / "w.duckdb"), read_only=True) as con:
+        again = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in first}
+        state = dict(con.execute("SELECT key, value FROM meta.staging_state").fetchall())
+    assert again == first
+    assert state["last_mode"] == "full"  # staging did not run again
+    # the later stages asked to run on the same data (the gate forgotten: as after a failed run) work incrementally
+    with duckdb.connect(str(settings_env / "w.duckdb")) as con:
+        run_gate.forget(con)
+    assert main(["run"]) == 0
+    assert "later stages: all of them (changed since their last complete run: " in capsys.readouterr().out
     with duckdb.connect(str(settings_env / "w.duckdb"), read_only=True) as con:
         again = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in first}
         state = dict(con.execute("SELECT key, value FROM meta.staging_state").fetchall())

@@ -92,3 +92,32 @@ def test_reruns_keep_ids_and_honour_review_decisions(env):
     assert main(["run"]) == 0
     again = dict(_query(wh, "SELECT record_id, customer_id FROM gold.customer_xref"))
     assert again == after
+
+
+def test_a_run_with_nothing_new_starts_no_later_stage_and_a_failed_one_is_followed_by_a_complete_one(
+        env, monkeypatch, capsys):
+    _, wh = env
+    assert main(["run"]) == 0
+    built = _query(wh, "SELECT count(*), max(updated_at) FROM gold.golden_customers")
+    capsys.readouterr()
+    assert main(["run"]) == 0
+    out = capsys.readouterr().out
+    assert "later stages: not started, nothing they read changed" in out
+    assert "gold__source_freshness" in out and "staging__person_records" not in out
+    assert _query(wh, "SELECT count(*), max(updated_at) FROM gold.golden_customers") == built
+    # a setting that is not a number: one clear line before anything runs
+    monkeypatch.setenv("CUSTOMER_PIPELINE_ACCEPT_WEIGHT", "not-a-number")
+    assert main(["run"]) == 2
+    assert "CUSTOMER_PIPELINE_ACCEPT_WEIGHT is not a number" in capsys.readouterr().err
+    monkeypatch.delenv("CUSTOMER_PIPELINE_ACCEPT_WEIGHT")
+    # a later step fails (a pinned model file that is not there): the next run, the setting put back, runs
+    # every later stage again although nothing it reads differs from the last complete run
+    monkeypatch.setenv("CUSTOMER_PIPELINE_MODEL_PATH", str(wh.parent / "missing-model.json"))
+    assert main(["run"]) == 1
+    assert "step identity__links failed" in capsys.readouterr().err
+    monkeypatch.delenv("CUSTOMER_PIPELINE_MODEL_PATH")
+    capsys.readouterr()
+    assert main(["run"]) == 0
+    assert "later stages: all of them (changed since their last complete run: " in capsys.readouterr().out
+    assert main(["run"]) == 0
+    assert "later stages: not started" in capsys.readouterr().out

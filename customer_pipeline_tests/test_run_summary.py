@@ -169,10 +169,12 @@ def test_cli_summary_matches_the_instance_event_log(tmp_path, monkeypatch, capsy
     out = capsys.readouterr().out.splitlines()
 
     with dg.DagsterInstance.get() as instance:
-        [run] = instance.get_runs()
-        checks = [e.dagster_event.event_specific_data
+        runs = instance.get_runs()
+        assert len(runs) == 2  # the raw layer, then the later stages (customer_pipeline/runner.py)
+        checks = [e.dagster_event.event_specific_data for run in runs
                   for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)]
-        steps = {e.step_key for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
+        steps = {e.step_key for run in runs
+                 for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_SUCCESS)}
     passed = sum(c.passed for c in checks)
     warned = sum(not c.passed and c.severity == dg.AssetCheckSeverity.WARN for c in checks)
     assert len(checks) > 50

@@ -1,0 +1,136 @@
+"""`customer-pipeline run` as Dagster runs of job `materialize_all`: the raw layer, then the later stages.
+
+1. The raw assets and their checks (every source load): one Dagster run.
+2. The later stages (staging, quality, identity, gold, marts, freshness, publishing): a second run, with
+   - every later asset when something they read changed (`run_gate`), or with `full`;
+   - only `gold/source_freshness` (how long since each load: a measurement of now) and, when publishing is on,
+     `publish/postgres_gold` (BI reads freshness there) when nothing did, so a run with nothing new rebuilds
+     nothing and says so;
+   - without the assets below a raw asset whose step failed or whose blocking check did not pass (held back,
+     as one run of the whole graph would hold them back).
+The fingerprint is recorded only when the second run built every later asset and every blocking check passed,
+so a failed or partial run is followed by a complete one.
+"""
+
+import uuid
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from customer_pipeline import run_gate, warehouse
+
+# `full`: every step that works incrementally does everything again (after a model retrain, a rules or suite
+# change): staging standardises every record, identity scores every pair and clusters every record,
+# survivorship builds every golden row (config `full_refresh`), the GX suites validate every row (run tag)
+FULL_REFRESH_OPS = ("staging__person_records", "identity__links", "resolve_customers", "golden_customers")
+# run also when nothing changed: freshness measures the time since each load, and BI reads it from PostgreSQL
+ALWAYS = (dg.AssetKey(["gold", "source_freshness"]), dg.AssetKey(["publish", "postgres_gold"]))
+
+
+def full_refresh_run_config() -> tuple[dict, dict]:
+    """The run config and tags of a full rebuild."""
+    from customer_pipeline.defs.quality.gx_factory import FULL_REFRESH_TAG
+
+    return ({"ops": {op: {"config": {"full_refresh": True}} for op in FULL_REFRESH_OPS}},
+            {FULL_REFRESH_TAG: "true"})
+
+
+@dataclass
+class Outcome:
+    results: list = field(default_factory=list)  # ExecuteInProcessResult of each Dagster run, in order
+    run_ids: list[str] = field(default_factory=list)
+    planned: set[str] = field(default_factory=set)  # every asset of the job
+    not_started: list[str] = field(default_factory=list)  # later assets left alone: nothing they read changed
+    held_back_by_raw: list[str] = field(default_factory=list)  # below a failed raw step or blocking check
+    gate: str = ""  # one line: why the later stages ran, or did not
+
+    @property
+    def success(self) -> bool:
+        return all(r.success for r in self.results)
+
+    @property
+    def materialized(self) -> set[str]:
+        return {e.asset_key.to_user_string() for r in self.results for e in r.get_asset_materialization_events()}
+
+    @property
+    def succeeded_steps(self) -> set[str]:
+        return {e.step_key for r in self.results for e in r.all_events if e.event_type_value == "STEP_SUCCESS"}
+
+    def failed_blocking_checks(self) -> list[str]:
+        return [f"{ev.asset_key.to_user_string()}:{ev.check_name}" for r in self.results
+                for ev in r.get_asset_check_evaluations() if not ev.passed and ev.severity.value == "ERROR"]
+
+    def step_failures(self) -> list:
+        return [e for r in self.results for e in r.all_events if e.event_type_value == "STEP_FAILURE"]
+
+
+def _run_config(run_config: dict, graph, keys) -> dict:
+    """The run config with op config only for the ops that run these assets (Dagster refuses config for an
+    op that is not in the run)."""
+    ops = {graph.assets_def_for_key(k).node_def.name for k in keys}
+    out = {k: v for k, v in run_config.items() if k != "ops"}
+    chosen = {op: c for op, c in (run_config.get("ops") or {}).items() if op in ops}
+    return {**out, "ops": chosen} if chosen else out
+
+
+def run(instance: dg.DagsterInstance, warehouse_path, *, full: bool = False, listener=None,
+        run_config: dict | None = None, tags: dict | None = None) -> Outcome:
+    from customer_pipeline.definitions import defs
+
+    definitions = defs()
+    job = definitions.resolve_job_def("materialize_all")
+    graph = definitions.resolve_asset_graph()
+    base_config, base_tags = full_refresh_run_config() if full else ({}, {})
+    config = {**(run_config or {}), **base_config}
+    tags = {**(tags or {}), **base_tags}
+    keys = set(job.asset_layer.selected_asset_keys)
+    raw = sorted(k for k in keys if k.path[0] == "raw")
+    later = sorted(keys - set(raw))
+    out = Outcome(planned={k.to_user_string() for k in keys})
+
+    def execute(selection) -> None:
+        run_id = str(uuid.uuid4())
+        if listener is not None:
+            instance.add_event_listener(run_id, listener)
+        out.results.append(job.execute_in_process(
+            run_config=_run_config(config, graph, selection), instance=instance, raise_on_error=False, run_id=run_id, tags=tags,
+            asset_selection=list(selection)))
+        out.run_ids.append(run_id)
+
+    execute(raw)
+    first = out.results[0]
+    bad = {e.asset_key for e in first.get_asset_check_evaluations() if not e.passed and e.severity.value == "ERROR"}
+    done = {e.asset_key for e in first.get_asset_materialization_events()}
+    bad |= set(raw) - done  # a raw step that failed materialises nothing
+    held = set()
+    if bad:
+        held = (dg.AssetSelection.assets(*bad).downstream(include_self=False)).resolve(graph) & set(later)
+        out.held_back_by_raw = sorted(k.to_user_string() for k in held)
+    with warehouse.connect(warehouse_path) as con:
+        parts = run_gate.fingerprint(con)
+        changed = run_gate.changed_parts(con, parts)
+    if full:
+        out.gate = "later stages: all of them (--full)"
+    elif changed:
+        out.gate = f"later stages: all of them (changed since their last complete run: {', '.join(changed)})"
+    else:
+        out.gate = ("later stages: not started, nothing they read changed since their last complete run "
+                    "(raw tables and load logs, review decisions, model, settings, code, date)")
+    selection = later if (full or changed) else [k for k in ALWAYS if k in keys]
+    if not full and not changed:
+        out.not_started = sorted(k.to_user_string() for k in later if k not in ALWAYS)
+    selection = [k for k in selection if k not in held]
+    if selection:
+        execute(selection)
+    complete = (full or changed) and not held and len(out.results) == 2 and out.results[1].success \
+        and not out.failed_blocking_checks()
+    with warehouse.connect(warehouse_path) as con:
+        if complete:
+            # the review queue and the model are the later stages' own output: as they left them; the rest as
+            # the later stages found it when they started
+            after = run_gate.fingerprint(con)
+            run_gate.record(con, {**parts, **{p: after[p] for p in run_gate.WRITTEN_BY_LATER_STAGES}},
+                            out.run_ids[-1])
+        elif full or changed:
+            run_gate.forget(con)
+    return out
