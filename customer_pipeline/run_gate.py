@@ -43,7 +43,7 @@ PACKAGE = Path(__file__).resolve().parent
 SQL_DIR = PACKAGE.parent / "sql"
 
 
-def _digest(value) -> str:
+def digest(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -61,7 +61,12 @@ def _raw_part(con: duckdb.DuckDBPyConnection) -> list:
         f"WHERE database_name = current_database() AND schema_name IN {COUNTED_SCHEMAS} ORDER BY 1"
     ).fetchall()
     counts = [[t, con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]] for (t,) in tables]
-    return counts + [_rows_hash(con, t, cols) for t, cols in LOAD_LOGS.items()]
+    return counts + load_logs(con)
+
+
+def load_logs(con: duckdb.DuckDBPyConnection) -> list:
+    """Every row of the logs the raw writers keep (the quality checks of an unchanged raw table use it too)."""
+    return [_rows_hash(con, t, cols) for t, cols in LOAD_LOGS.items()]
 
 
 def _review_part(con: duckdb.DuckDBPyConnection) -> list:
@@ -93,10 +98,10 @@ def fingerprint(con: duckdb.DuckDBPyConnection, today: dt.date | None = None) ->
     """The parts, each as a short hash (nothing personal is kept: counts and hashes only)."""
     settings = sorted((k, v) for k, v in os.environ.items() if k.startswith("CUSTOMER_PIPELINE_"))
     return {
-        "raw": _digest(_raw_part(con)),
-        "review": _digest(_review_part(con)),
-        "model": _digest(_model_part(con)),
-        "settings": _digest(settings),
+        "raw": digest(_raw_part(con)),
+        "review": digest(_review_part(con)),
+        "model": digest(_model_part(con)),
+        "settings": digest(settings),
         "code": _code_part(),
         "date": str(today or dt.datetime.now(dt.UTC).date()),
     }
@@ -117,7 +122,7 @@ def record(con: duckdb.DuckDBPyConnection, parts: dict[str, str], run_id: str) -
     """The later stages all succeeded on the data these parts describe (kept: the last 100 runs)."""
     con.execute(DDL)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    con.execute(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?)", [now, run_id, _digest(parts), json.dumps(parts)])
+    con.execute(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?)", [now, run_id, digest(parts), json.dumps(parts)])
     con.execute(f"""DELETE FROM {TABLE} WHERE finished_at < (
         SELECT min(finished_at) FROM (SELECT finished_at FROM {TABLE} ORDER BY finished_at DESC LIMIT 100))""")
 

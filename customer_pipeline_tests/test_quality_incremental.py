@@ -178,3 +178,28 @@ def test_an_empty_table_passes_and_later_rows_are_validated(con):
     v = incremental.validate_table(con, THINGS)
     assert v.rows_total == 3 and v.rows_validated == 3 and not v.full
     _same_as_gx_on_everything(con, THINGS, v)
+
+
+def test_an_unchanged_raw_table_reuses_its_last_outcomes_without_reading_it(con):
+    con.execute("CREATE TABLE meta.loaded_files (location VARCHAR, content_hash VARCHAR)")
+    con.execute("INSERT INTO meta.loaded_files VALUES ('f1.csv', 'h1'), ('f2.csv', 'h2')")
+    _put(con, _rows("f1.csv", 20))
+    _put(con, _rows("f2.csv", 2, start=100, kind="zz"))
+    first = incremental.validate_table(con, THINGS)
+    again = incremental.validate_table(con, THINGS)
+    assert again.unchanged and again.rows_validated == 0 and again.rows_total == 22
+    assert again.summary() == "table unchanged since its last validation (22 rows): its outcomes, no row read"
+    assert again.outcomes == first.outcomes  # the failure and its examples too
+    assert not _by_name(again)["kind_in_allowed_set"].success
+    # a load logged (a corrected file: same row count) or an erasure: the rows are read again
+    con.execute("DELETE FROM raw.things WHERE _location = 'f2.csv'")
+    _put(con, _rows("f2.csv", 2, start=100, kind="b"))
+    con.execute("UPDATE meta.loaded_files SET content_hash = 'h3' WHERE location = 'f2.csv'")
+    fixed = incremental.validate_table(con, THINGS)
+    assert not fixed.unchanged and fixed.rows_validated == 2 and _by_name(fixed)["kind_in_allowed_set"].success
+    assert incremental.validate_table(con, THINGS).unchanged
+    con.execute("CREATE TABLE meta.erasure_requests (request_id VARCHAR)")
+    con.execute("INSERT INTO meta.erasure_requests VALUES ('r1')")
+    assert not incremental.validate_table(con, THINGS).unchanged
+    # a full run reads every row whatever the signature
+    assert incremental.validate_table(con, THINGS, full=True).rows_validated == 22

@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from customer_pipeline.erasure import register
 from customer_pipeline.erasure.identifiers import Person
+from customer_pipeline.quality.incremental import KEPT as QUALITY_KEPT
 from customer_pipeline.warehouse import table_exists
 
 # marks a shop order whose customer was erased: not a guest checkout (staging would make a person
@@ -208,6 +209,9 @@ def remove_person(con, person: Person, request_id: str) -> tuple[dict[str, int],
         _raw(con, person, request_id, removed)
         _quarantine(con, person, request_id, removed)
         households = _later_layers(con, removed)
+        # the outcomes the quality checks reuse while a raw table is unchanged carry example values
+        if table_exists(con, QUALITY_KEPT):
+            con.execute(f"DELETE FROM {QUALITY_KEPT}")
     finally:
         _unregister(con)
     return removed, households
