@@ -141,26 +141,62 @@ def last_loads(con: duckdb.DuckDBPyConnection) -> dict[str, dt.datetime]:
     return out
 
 
+# per source: the newest business timestamp and the earliest one beyond the tolerance, with the signature of
+# the raw tables they were read from (row counts and load logs: customer_pipeline/run_gate.py)
+NEWEST_CACHE = "meta.newest_records"
+NEWEST_CACHE_DDL = f"""CREATE TABLE IF NOT EXISTS {NEWEST_CACHE} (
+    source VARCHAR PRIMARY KEY, signature VARCHAR, newest TIMESTAMP, next_future TIMESTAMP)"""
+
+
+def _signature(con: duckdb.DuckDBPyConnection, tables: list[str]) -> str:
+    from customer_pipeline import run_gate
+
+    counts = [con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in tables]
+    return run_gate.digest([tables, counts, run_gate.load_logs(con)])
+
+
 def newest_records(con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None) -> dict[str, dt.datetime | None]:
     """Newest business timestamp per source, offsets applied and naive timestamps read as UTC; timestamps
-    beyond `now` + `FUTURE_TOLERANCE` (naive UTC; default: the current time) are left out."""
+    beyond `now` + `FUTURE_TOLERANCE` (naive UTC; default: the current time) are left out.
+
+    Read from the raw tables once per change of them: while a source's tables are unchanged and no
+    timestamp left out before has come within the tolerance, the kept figure stands (kept when `con` can
+    write)."""
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    limit = (now + FUTURE_TOLERANCE).isoformat(sep=" ")
+    limit = now + FUTURE_TOLERANCE
+    kept = ({r[0]: r[1:] for r in con.execute(f"SELECT source, signature, newest, next_future FROM {NEWEST_CACHE}")
+             .fetchall()} if table_exists(con, NEWEST_CACHE) else {})
     previous = con.execute("SELECT current_setting('TimeZone')").fetchall()[0][0]
     con.execute("SET TimeZone = 'UTC'")
+    fresh: list[tuple] = []
     try:
         out: dict[str, dt.datetime | None] = {}
         for source, columns in BUSINESS_TIMESTAMPS.items():
-            parts = [
-                f'SELECT max(ts) AS ts FROM (SELECT timezone(\'UTC\', try_cast("{col}" AS TIMESTAMPTZ)) AS ts '
-                f"FROM {table}) WHERE ts <= TIMESTAMP '{limit}'"
-                for table, col in columns
-                if table_exists(con, table)
-            ]
-            out[source] = con.execute(f"SELECT max(ts) FROM ({' UNION ALL '.join(parts)})").fetchall()[0][0] if parts else None
-        return out
+            present = [(table, col) for table, col in columns if table_exists(con, table)]
+            if not present:
+                out[source] = None
+                continue
+            signature = _signature(con, [t for t, _ in present])
+            signed, newest, next_future = kept.get(source, (None, None, None))
+            if signed == signature and (next_future is None or next_future > limit):
+                out[source] = newest
+                continue
+            parts = [f'SELECT timezone(\'UTC\', try_cast("{col}" AS TIMESTAMPTZ)) AS ts FROM {table}'
+                     for table, col in present]
+            newest, next_future = con.execute(
+                f"SELECT max(ts) FILTER (WHERE ts <= ?), min(ts) FILTER (WHERE ts > ?) FROM ({' UNION ALL '.join(parts)})",
+                [limit, limit]).fetchall()[0]
+            out[source] = newest
+            fresh.append((source, signature, newest, next_future))
     finally:
         con.execute(f"SET TimeZone = '{previous}'")
+    if fresh:
+        try:
+            con.execute(NEWEST_CACHE_DDL)
+            con.executemany(f"INSERT OR REPLACE INTO {NEWEST_CACHE} VALUES (?, ?, ?, ?)", fresh)
+        except (duckdb.InvalidInputException, duckdb.CatalogException, duckdb.PermissionException):
+            pass  # a read-only connection (the freshness alert sensor): measured, not kept
+    return out
 
 
 def measure(

@@ -76,6 +76,23 @@ def test_measure_reads_loads_and_business_timestamps(con):
     assert got["app"].lag is None and got["app"].last_successful_load is None
 
 
+def test_newest_records_are_read_again_only_when_their_tables_change_or_a_future_one_comes_due(con):
+    con.execute("INSERT INTO raw.call_center_contacts VALUES ('2026-10-08T12:00:00Z')")  # beyond NOW + 1 day
+    assert freshness.newest_records(con, NOW)["call_center"] == dt.datetime(2026, 10, 5, 1, 0)
+    kept = dict(con.execute(f"SELECT source, next_future FROM {freshness.NEWEST_CACHE}").fetchall())
+    assert kept["call_center"] == dt.datetime(2026, 10, 8, 12, 0)
+    # unchanged tables: the kept figure (the table is not read: a row changed in place goes unseen)
+    con.execute("UPDATE raw.call_center_contacts SET started_at = '2026-10-05T03:00:00Z' "
+                "WHERE started_at = '2026-10-05T01:00:00Z'")
+    assert freshness.newest_records(con, NOW)["call_center"] == dt.datetime(2026, 10, 5, 1, 0)
+    # a load (logged): read again
+    store.insert_records(con, "meta.loaded_files", store.LOADED_FILES_COLUMNS, [_loaded_file("call_center", NOW)])
+    assert freshness.newest_records(con, NOW)["call_center"] == dt.datetime(2026, 10, 5, 3, 0)
+    # days later the record once in the future is within the tolerance: read again, now the newest
+    later = dt.datetime(2026, 10, 8, 0, 0)
+    assert freshness.newest_records(con, later)["call_center"] == dt.datetime(2026, 10, 8, 12, 0)
+
+
 def test_write_replaces_the_table_and_appends_history(con):
     freshness.write(con, freshness.measure(con, SLAS, now=NOW))
     freshness.write(con, freshness.measure(con, SLAS, now=NOW + H))
