@@ -85,11 +85,13 @@ def run_pipeline(settings: Settings, full: bool = False) -> tuple[int, str]:
     succeeded = out.succeeded_steps
     # an asset whose step succeeded without materialising it had nothing to do (charts already drawn)
     idle = sorted(k for k in out.planned - done if k.replace("/", "__") in succeeded)
-    left = set(out.not_started)
+    left = set(out.not_started) | ({runner.MODEL.to_user_string()} if out.model_kept else set())
     held_back = sorted(out.planned - done - set(idle) - left)
     print(f"\n{out.gate}")
     if idle:
         print(f"\nnothing to do (step succeeded, not materialised): {', '.join(idle)}")
+    if out.model_kept:
+        print("identity/splink_model: not run, the warehouse has its model (retrain: job retrain_identity_model)")
     if held_back:
         print(f"\nheld back (not materialised this run): {', '.join(held_back)}")
     failed_checks = out.failed_blocking_checks()
@@ -101,7 +103,7 @@ def run_pipeline(settings: Settings, full: bool = False) -> tuple[int, str]:
         if failures:
             return 1, f"step {failures[0].step_key} failed: {failure_reason(failures[0].event_specific_data)}"
         return 1, "run failed"
-    if left:
+    if out.not_started:
         return 0, "nothing new: the later stages were not started (the raw layer's checks passed)"
     return 0, "all blocking checks passed"
 

@@ -6,6 +6,8 @@
    - only `gold/source_freshness` (how long since each load: a measurement of now) and, when publishing is on,
      `publish/postgres_gold` (BI reads freshness there) when nothing did, so a run with nothing new rebuilds
      nothing and says so;
+   - without `identity/splink_model` once the warehouse has a model (trained when missing, as under automation;
+     retraining is job `retrain_identity_model`);
    - without the assets below a raw asset whose step failed or whose blocking check did not pass (held back,
      as one run of the whole graph would hold them back).
 The fingerprint is recorded only when the second run built every later asset and every blocking check passed,
@@ -18,12 +20,14 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from customer_pipeline import run_gate, warehouse
+from customer_pipeline.identity import model_store
 
 # `full`: every step that works incrementally does everything again (after a model retrain, a rules or suite
 # change): staging standardises every record, identity scores every pair and clusters every record,
 # survivorship builds every golden row (config `full_refresh`), the GX suites validate every row (run tag)
 FULL_REFRESH_OPS = ("staging__person_records", "identity__links", "resolve_customers", "golden_customers")
 # run also when nothing changed: freshness measures the time since each load, and BI reads it from PostgreSQL
+MODEL = dg.AssetKey(["identity", "splink_model"])
 ALWAYS = (dg.AssetKey(["gold", "source_freshness"]), dg.AssetKey(["publish", "postgres_gold"]))
 
 
@@ -42,6 +46,7 @@ class Outcome:
     planned: set[str] = field(default_factory=set)  # every asset of the job
     not_started: list[str] = field(default_factory=list)  # later assets left alone: nothing they read changed
     held_back_by_raw: list[str] = field(default_factory=list)  # below a failed raw step or blocking check
+    model_kept: bool = False  # identity/splink_model not run: the warehouse has its model
     gate: str = ""  # one line: why the later stages ran, or did not
 
     @property
@@ -109,6 +114,7 @@ def run(instance: dg.DagsterInstance, warehouse_path, *, full: bool = False, lis
     with warehouse.connect(warehouse_path) as con:
         parts = run_gate.fingerprint(con)
         changed = run_gate.changed_parts(con, parts)
+        model_exists = model_store.latest(con) is not None
     if full:
         out.gate = "later stages: all of them (--full)"
     elif changed:
@@ -119,6 +125,10 @@ def run(instance: dg.DagsterInstance, warehouse_path, *, full: bool = False, lis
     selection = later if (full or changed) else [k for k in ALWAYS if k in keys]
     if not full and not changed:
         out.not_started = sorted(k.to_user_string() for k in later if k not in ALWAYS)
+    if MODEL in selection and model_exists:
+        # as under automation (trained when missing): retraining is job retrain_identity_model
+        selection = [k for k in selection if k != MODEL]
+        out.model_kept = True
     selection = [k for k in selection if k not in held]
     if selection:
         execute(selection)

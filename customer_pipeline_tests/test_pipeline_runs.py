@@ -118,6 +118,11 @@ def test_a_run_with_nothing_new_starts_no_later_stage_and_a_failed_one_is_follow
     monkeypatch.delenv("CUSTOMER_PIPELINE_MODEL_PATH")
     capsys.readouterr()
     assert main(["run"]) == 0
-    assert "later stages: all of them (changed since their last complete run: " in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "later stages: all of them (changed since their last complete run: " in out
+    # the model the first run trained is used, not trained or reloaded by its own step again
+    assert "identity/splink_model: not run, the warehouse has its model" in out
+    assert "identity__splink_model" not in out and "held back" not in out
+    assert _query(wh, "SELECT count(*) FROM identity.splink_models") == [(1,)]
     assert main(["run"]) == 0
     assert "later stages: not started" in capsys.readouterr().out
