@@ -10,6 +10,9 @@
 - Column schemas (`dagster/column_schema`): each table asset reports its columns and types as DuckDB's
   information_schema has them after the materialisation (`table_metadata`).
 - Pictures: a chart from `customer_pipeline.charts` is a markdown image (`picture`) the UI shows inline.
+- Order: assets nothing on the way to `gold/golden_customers` reads (the quality report, freshness, the
+  preference registers' staging, the identity charts) carry `AFTER_GOLDEN` (op tag `dagster/priority` -1), so
+  a run updates the golden table first and draws these once it is done.
 """
 
 import warnings
@@ -20,6 +23,8 @@ import duckdb
 
 from customer_pipeline.defs.automation.sensors import DOWNSTREAM_CONDITION
 from customer_pipeline.settings import env
+
+AFTER_GOLDEN = {"dagster/priority": "-1"}
 
 OWNER = "team:data-engineering"
 GROUP_OWNERS = {

@@ -4,7 +4,7 @@ import dagster as dg
 
 from customer_pipeline import freshness
 from customer_pipeline.charts import freshness as freshness_chart
-from customer_pipeline.defs.conventions import picture, table_metadata
+from customer_pipeline.defs.conventions import AFTER_GOLDEN, picture, table_metadata
 from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.defs.sources.sla import SLA, WAREHOUSE_POOL
 from customer_pipeline.defs.staging.assets import RAW_DEPS
@@ -34,6 +34,7 @@ AUTOMATION = (
 
 @dg.asset(
     key=SOURCE_FRESHNESS_KEY, group_name="gold", kinds={"duckdb"}, pool=WAREHOUSE_POOL, deps=RAW_DEPS,
+    op_tags=AFTER_GOLDEN,
     automation_condition=AUTOMATION,
     check_specs=[dg.AssetCheckSpec(SOURCES_WITHIN_SLA, asset=SOURCE_FRESHNESS_KEY,
                                    description="Every source delivered within its fail window (warns only).")],

@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from customer_pipeline.defs.automation.sensors import WHEN_MISSING
+from customer_pipeline.defs.conventions import AFTER_GOLDEN
 from customer_pipeline.defs.identity import settings
 from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
@@ -36,6 +37,7 @@ def chart_metadata(charts: dict) -> dict:
 
 @dg.asset(
     key=CHARTS_KEY, group_name="identity", kinds={"splink", "html"}, pool=WAREHOUSE_POOL,
+    op_tags=AFTER_GOLDEN,
     deps=[dg.AssetKey(["identity", "links"])],
     # Drawn once when missing; retraining (job retrain_identity_model) redraws them with the new
     # model, and a data engineer can materialise this asset any time to redraw on today's records.

@@ -5,7 +5,7 @@ import datetime as dt
 import dagster as dg
 
 from customer_pipeline.charts import quality as quality_chart
-from customer_pipeline.defs.conventions import picture, table_metadata
+from customer_pipeline.defs.conventions import AFTER_GOLDEN, picture, table_metadata
 from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
 from customer_pipeline.quality import report
@@ -18,6 +18,7 @@ RAW_KEYS = [dg.AssetKey(["raw", table]) for table in RAW_SUITES]
 
 @dg.asset(
     key=["gold", "data_quality_report"],
+    op_tags=AFTER_GOLDEN,
     group_name="gold",
     kinds={"duckdb"},
     pool=WAREHOUSE_POOL,

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from customer_pipeline.defs.automation.sensors import DOWNSTREAM_CONDITION
-from customer_pipeline.defs.conventions import table_metadata
+from customer_pipeline.defs.conventions import AFTER_GOLDEN, table_metadata
 from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
 from customer_pipeline.staging.suppression import build_suppression_entries, register_summary
@@ -13,6 +13,7 @@ SUPPRESSION_STAGING_KEY = dg.AssetKey(["staging", "suppression_entries"])
 
 @dg.asset(
     key=SUPPRESSION_STAGING_KEY, group_name="staging", kinds={"duckdb", "pandas"}, pool=WAREHOUSE_POOL,
+    op_tags=AFTER_GOLDEN,
     deps=[dg.AssetKey(["raw", "suppression_entries"])], automation_condition=DOWNSTREAM_CONDITION,
     description="The current snapshot of every preference register (the newest file of a register replaces the "
                 "older ones), phones in E.164, emails and postal lines normalised as for person records.",
