@@ -60,7 +60,29 @@ def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
 
 
 def read_df(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
-    return con.execute(sql, params or []).df()
+    """A query's result as pandas with the dtypes `.df()` gives, text handed over through Arrow.
+
+    `.df()` converts text cell by cell (976k person records: 9.1 s; this: 2.4 s); Arrow gives the same
+    dtype for text (pandas `str`), so only the other columns go through `.df()`. A text column with no value
+    at all is what `.df()` makes of it: object, None. `test_warehouse.py` compares the two."""
+    import pyarrow as pa
+
+    rel = con.sql(sql, params=params or None)
+    table = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+    if not table.num_rows:  # no rows to convert; `.df()` types an empty text column by its statistics
+        return rel.df()
+    text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    frame = table.select(text).to_pandas() if text else pd.DataFrame(index=pd.RangeIndex(table.num_rows))
+    others = con.from_arrow(table.drop_columns(text)).df() if len(text) < table.num_columns else None
+
+    def column(name: str) -> pd.Series:
+        if name not in text:
+            return others[name]
+        if table.column(name).null_count == table.num_rows:
+            return pd.Series([None] * table.num_rows, dtype=object, name=name)
+        return frame[name]
+
+    return pd.DataFrame({n: column(n) for n in table.column_names})
 
 
 @contextlib.contextmanager

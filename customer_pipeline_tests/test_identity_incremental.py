@@ -5,6 +5,7 @@ import datetime as dt
 import duckdb
 import pytest
 
+from customer_pipeline import run_gate
 from customer_pipeline.cli import main
 from customer_pipeline.defs.identity import settings
 from customer_pipeline.identity import linking, model_store
@@ -121,7 +122,13 @@ def test_new_file_is_scored_incrementally_and_matches_a_full_scoring(env):
         zip(stored_ids["customer_id"], stored_ids["household_id"]))
     assert len(again_hh.history) == 0
 
-    assert main(["run"]) == 0  # nothing new: nothing scored, nothing clustered, no golden row built
+    before = (_state(wh), _golden_state(wh))
+    assert main(["run"]) == 0  # nothing new: the later stages are not started (runner.py), their state stays
+    assert (_state(wh), _golden_state(wh)) == before
+    # asked to run on the same data (the gate forgotten): nothing scored, nothing clustered, no golden row built
+    with duckdb.connect(str(wh)) as con:
+        run_gate.forget(con)
+    assert main(["run"]) == 0
     assert (_state(wh)["last_mode"], _state(wh)["last_new_records"]) == ("incremental", "0")
     assert _state(wh)["last_records_clustered"] == "0"
     assert (_golden_state(wh)["last_rebuilt"], _golden_state(wh)["last_kept"]) == ("0", str(customers))

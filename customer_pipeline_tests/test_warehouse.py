@@ -46,3 +46,18 @@ def test_gives_up_after_the_wait_with_the_lock_error(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.parametrize("where", ["", "WHERE s2 = 'w'", "WHERE false"])
+def test_read_df_gives_what_df_gives(where):
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE t AS SELECT * FROM (VALUES
+        ('a', NULL::VARCHAR, DATE '2020-01-02', true, true, 1, 1.5::DECIMAL(4, 1), TIMESTAMP '2020-01-01 10:00',
+         ['x', 'y'], NULL::INTEGER, 'z', 2.5::DOUBLE),
+        (NULL, NULL, NULL, NULL, false, NULL, NULL, NULL, NULL, NULL, 'w', NULL))
+        v(s, all_null, d, b_null, b, i, dec, ts, l, i_null, s2, f)""")
+    sql = f"SELECT * FROM t {where}"
+    fast, slow = warehouse.read_df(con, sql), con.execute(sql).df()
+    assert list(fast.columns) == list(slow.columns)
+    assert {c: str(fast[c].dtype) for c in fast} == {c: str(slow[c].dtype) for c in slow}
+    assert fast.astype(str).equals(slow.astype(str))

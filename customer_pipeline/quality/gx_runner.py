@@ -12,7 +12,6 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 
 from customer_pipeline.quality import thresholds
 from customer_pipeline.quality.suites import Rule, Suite
@@ -34,20 +33,10 @@ class Outcome:
 
 
 def read_frame(con: duckdb.DuckDBPyConnection, sql: str) -> pd.DataFrame:
-    """A query's result as pandas, with the dtypes `.df()` gives, text handed over through Arrow.
+    """A query's result as pandas, with the dtypes `.df()` gives (`warehouse.read_df`)."""
+    from customer_pipeline.warehouse import read_df
 
-    `.df()` converts text cell by cell (about 10x slower than Arrow for millions of rows); Arrow
-    gives the same dtype for text (pandas `str`), so only the other columns go through `.df()`.
-    """
-    table = con.sql(sql).arrow()
-    if hasattr(table, "read_all"):  # a RecordBatchReader in some DuckDB versions
-        table = table.read_all()
-    text = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-    if len(text) == table.num_columns:
-        return table.to_pandas()
-    frame = table.select(text).to_pandas() if text else pd.DataFrame(index=pd.RangeIndex(table.num_rows))
-    others = con.from_arrow(table.drop_columns(text)).df() if len(text) < table.num_columns else None
-    return pd.DataFrame({n: (frame[n] if n in text else others[n]) for n in table.column_names})
+    return read_df(con, sql)
 
 
 @functools.cache

@@ -13,7 +13,7 @@ from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
 from customer_pipeline.identity import golden_state
 from customer_pipeline.identity.households import MAX_MEMBERS, RECORD_COLUMNS, build_households
 from customer_pipeline.identity.survivorship import GOLDEN_COLUMNS, build_golden
-from customer_pipeline.warehouse import table_exists, transaction
+from customer_pipeline.warehouse import read_df, table_exists, transaction
 
 # What households read of a golden row.
 _PLACE_COLUMNS = ("customer_id", "street", "postcode", "city", "country", "first_seen_at", "last_seen_at")
@@ -172,7 +172,7 @@ def golden_customers(context: dg.AssetExecutionContext, config: GoldenConfig, wa
     with warehouse.connect() as con:
         plan = golden_state.plan(con, salt, force_full=config.full_refresh)
         if plan.mode == "full":
-            records = con.execute("SELECT * FROM staging.person_records").df()
+            records = read_df(con, "SELECT * FROM staging.person_records")
             xref = con.execute("SELECT * FROM gold.customer_xref").df()
             rebuilt = build_golden(records, xref, now)
             placed = rebuilt

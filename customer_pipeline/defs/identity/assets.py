@@ -16,7 +16,7 @@ from customer_pipeline.identity.deterministic import deterministic_links
 from customer_pipeline.identity.ids import assign_ids
 from customer_pipeline.identity.splink_model import people_for_clustering, record_evidence
 from customer_pipeline.settings import identity_engine
-from customer_pipeline.warehouse import table_exists, transaction
+from customer_pipeline.warehouse import read_df, table_exists, transaction
 
 MODEL_KEY = dg.AssetKey(["identity", "splink_model"])
 MODEL_FITS_DATA = "identity_model_fits_data"
@@ -61,13 +61,13 @@ class LinksConfig(dg.Config):
 def links(context: dg.AssetExecutionContext, config: LinksConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
     review_low = settings.review_low_weight()
     with warehouse.connect() as con:
-        records = con.execute("SELECT * FROM staging.person_records").df()
+        records = read_df(con, "SELECT * FROM staging.person_records")
         app_links = con.execute("SELECT anonymous_id, user_id FROM staging.app_identity_links").df()
         # the first run against a warehouse trains its model here when identity/splink_model has not run
         version, trained = model_store.load_or_train(con, records, pinned_path=settings.pinned_model_path())
         plan = incremental.plan(con, records, version.version, review_low, force_full=config.full_refresh)
         prepared = incremental.prepared_records(con, records)
-        old_links = con.execute("SELECT * FROM identity.links").df() if plan.mode == "incremental" else None
+        old_links = read_df(con, "SELECT * FROM identity.links") if plan.mode == "incremental" else None
     hard = deterministic_links(records, app_links)
     if plan.mode == "incremental":
         fresh = linking.predict_new(records, plan.new_ids, version.model, threshold_match_weight=review_low,
@@ -152,8 +152,8 @@ def links(context: dg.AssetExecutionContext, config: LinksConfig, warehouse: War
 def resolve_customers(context: dg.AssetExecutionContext, config: LinksConfig, warehouse: WarehouseResource):
     now = _now()
     with warehouse.connect() as con:
-        records = con.execute("SELECT * FROM staging.person_records").df()
-        all_links = con.execute("SELECT * FROM identity.links").df()
+        records = read_df(con, "SELECT * FROM staging.person_records")
+        all_links = read_df(con, "SELECT * FROM identity.links")
         decisions = store.collect_decisions(con)
         previous = store.read_table(con, "gold.customer_xref")
     weights = (settings.accept_weight(), settings.review_low_weight(), settings.name_only_accept_weight())

@@ -11,6 +11,7 @@ from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
 from customer_pipeline.identity import linking, model_store
 from customer_pipeline.identity.charts import CHART_FILES, sample_for_charts
+from customer_pipeline.warehouse import read_df
 
 CHARTS_KEY = dg.AssetKey(["identity", "model_charts"])
 DRAWN_MARKER = "model_version.txt"  # the model version the charts in the folder show
@@ -57,7 +58,7 @@ def model_charts(context: dg.AssetExecutionContext, config: ChartsConfig, wareho
             context.log.info(f"charts of model version {current.version} are drawn already (in {out_dir}): not "
                              "redrawn, no new materialisation (config redraw: true redraws them)")
             return
-        records = con.execute("SELECT * FROM staging.person_records").df()
+        records = read_df(con, "SELECT * FROM staging.person_records")
         version, _ = model_store.load_or_train(con, records, pinned_path=settings.pinned_model_path())
     charts = draw_charts(records, version)
     context.log.info(f"charts of model version {version.version} written to {out_dir}")

@@ -11,6 +11,7 @@ from customer_pipeline.defs.jobs import WAREHOUSE_TAGS
 from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
 from customer_pipeline.identity import model_store
+from customer_pipeline.warehouse import read_df
 
 
 class ModelConfig(dg.Config):
@@ -27,7 +28,7 @@ class ModelConfig(dg.Config):
 )
 def splink_model(context: dg.AssetExecutionContext, config: ModelConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.connect() as con:
-        records = con.execute("SELECT * FROM staging.person_records").df()
+        records = read_df(con, "SELECT * FROM staging.person_records")
         version, trained = model_store.load_or_train(con, records, pinned_path=settings.pinned_model_path(),
                                                      retrain=config.retrain)
         models_table = table_metadata(con, "identity.splink_models")
