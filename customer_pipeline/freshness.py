@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
+from customer_pipeline.run_gate import raw_signature
 from customer_pipeline.warehouse import table_exists, transaction
 
 FRESH, WARNING, FAILED, NEVER_LOADED, NO_RECORDS = "fresh", "warning", "failed", "never_loaded", "no_records"
@@ -148,13 +149,6 @@ NEWEST_CACHE_DDL = f"""CREATE TABLE IF NOT EXISTS {NEWEST_CACHE} (
     source VARCHAR PRIMARY KEY, signature VARCHAR, newest TIMESTAMP, next_future TIMESTAMP)"""
 
 
-def _signature(con: duckdb.DuckDBPyConnection, tables: list[str]) -> str:
-    from customer_pipeline import run_gate
-
-    counts = [con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in tables]
-    return run_gate.digest([tables, counts, run_gate.load_logs(con)])
-
-
 def newest_records(con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None) -> dict[str, dt.datetime | None]:
     """Newest business timestamp per source, offsets applied and naive timestamps read as UTC; timestamps
     beyond `now` + `FUTURE_TOLERANCE` (naive UTC; default: the current time) are left out.
@@ -176,7 +170,7 @@ def newest_records(con: duckdb.DuckDBPyConnection, now: dt.datetime | None = Non
             if not present:
                 out[source] = None
                 continue
-            signature = _signature(con, [t for t, _ in present])
+            signature = raw_signature(con, [t for t, _ in present])
             signed, newest, next_future = kept.get(source, (None, None, None))
             if signed == signature and (next_future is None or next_future > limit):
                 out[source] = newest

@@ -65,8 +65,15 @@ def _raw_part(con: duckdb.DuckDBPyConnection) -> list:
 
 
 def load_logs(con: duckdb.DuckDBPyConnection) -> list:
-    """Every row of the logs the raw writers keep (the quality checks of an unchanged raw table use it too)."""
+    """Every row of the logs the raw writers keep."""
     return [_rows_hash(con, t, cols) for t, cols in LOAD_LOGS.items()]
+
+
+def raw_signature(con: duckdb.DuckDBPyConnection, tables: list[str], *extra) -> str:
+    """Raw tables as they are, without reading them: their row counts and the load logs every raw writer
+    records in (and `extra`, e.g. a suite version). Used by the GX reuse and the freshness cache."""
+    counts = [con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in tables]
+    return digest([tables, counts, load_logs(con), *extra])
 
 
 def _review_part(con: duckdb.DuckDBPyConnection) -> list:

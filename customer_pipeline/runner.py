@@ -26,8 +26,8 @@ from customer_pipeline.identity import model_store
 # change): staging standardises every record, identity scores every pair and clusters every record,
 # survivorship builds every golden row (config `full_refresh`), the GX suites validate every row (run tag)
 FULL_REFRESH_OPS = ("staging__person_records", "identity__links", "resolve_customers", "golden_customers")
-# run also when nothing changed: freshness measures the time since each load, and BI reads it from PostgreSQL
 MODEL = dg.AssetKey(["identity", "splink_model"])
+# run also when nothing changed: freshness measures the time since each load, and BI reads it from PostgreSQL
 ALWAYS = (dg.AssetKey(["gold", "source_freshness"]), dg.AssetKey(["publish", "postgres_gold"]))
 
 

@@ -182,10 +182,9 @@ def _signature(con: duckdb.DuckDBPyConnection, suite: Suite, names: list[str], v
     layer was not written by the loaders (no `meta.loaded_files`)."""
     if not suite.table.startswith("raw.") or not table_exists(con, "meta.loaded_files"):
         return None
-    from customer_pipeline import run_gate
+    from customer_pipeline.run_gate import raw_signature
 
-    rows = con.execute(f"SELECT count(*) FROM {suite.table}").fetchall()[0][0]
-    return run_gate.digest([version, names, rows, run_gate.load_logs(con)])
+    return raw_signature(con, [suite.table], version, names)
 
 
 def _unrecorded(frame: pd.DataFrame, suite: Suite, reason: str) -> TableValidation:
