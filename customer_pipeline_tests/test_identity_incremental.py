@@ -132,3 +132,73 @@ def test_new_file_is_scored_incrementally_and_matches_a_full_scoring(env):
     assert (_state(wh)["last_mode"], _state(wh)["last_new_records"]) == ("incremental", "0")
     assert _state(wh)["last_records_clustered"] == "0"
     assert (_golden_state(wh)["last_rebuilt"], _golden_state(wh)["last_kept"]) == ("0", str(customers))
+
+
+def test_clustering_what_changed_equals_clustering_everything(env):
+    """Issue 13: `cluster_touched` reads only the components whose records, links or decisions changed
+    (snapshots of the last clustering, compared in SQL) and gives the partition and review pairs of clustering
+    every record: after an erasure (every row naming a customer's records deleted, as erasure/remove.py does,
+    so only the component's size tells), a new review decision and a new link between two unchanged records."""
+    from customer_pipeline.identity import incremental, store
+    from customer_pipeline.warehouse import read_df
+
+    landing, wh = env / "landing", env / "w.duckdb"
+    assert main(["sample", "--persons", "300", "--seed", "5", "--out", str(landing), "--as-of", "2026-11-01"]) == 0
+    assert main(["run"]) == 0
+    weights = (settings.accept_weight(), settings.review_low_weight(), settings.name_only_accept_weight())
+
+    def cluster_part(ids, links_part, decisions_part, records_part):
+        return cluster(ids, links_part, weights[0], weights[1], decisions_part, evidence=record_evidence(records_part),
+                       name_only_accept_weight=weights[2], people=people_for_clustering(records_part))
+
+    assert _state(wh)["last_clustering"] == "components"
+    with duckdb.connect(str(wh)) as con:
+        sizes = con.execute("SELECT customer_id, list(record_id ORDER BY record_id) FROM gold.customer_xref "
+                            "GROUP BY 1 ORDER BY len(list(record_id)) DESC, 1").fetchall()
+        # erased: a customer whose component holds another customer too (its records are clustered again)
+        erased, neighbours = con.execute("""
+            WITH c AS (SELECT fingerprint, cluster_key, list(record_id ORDER BY record_id) AS ids
+                       FROM identity.cluster_state GROUP BY ALL),
+                 shared AS (SELECT fingerprint FROM c GROUP BY 1 HAVING count(*) >= 2 ORDER BY 1 LIMIT 1)
+            SELECT (SELECT ids FROM c SEMI JOIN shared USING (fingerprint) ORDER BY cluster_key LIMIT 1),
+                   (SELECT flatten(list(ids ORDER BY cluster_key))[1:] FROM c SEMI JOIN shared USING (fingerprint))
+            """).fetchall()[0]
+        neighbours = [r for r in neighbours if r not in erased]
+        decided = next(ids for _, ids in sizes if len(ids) >= 2 and not set(ids) & (set(erased) | set(neighbours)))
+        singles = [ids[0] for _, ids in sizes if len(ids) == 1]
+        con.register("_gone", __import__("pandas").DataFrame({"v": erased}))
+        for table in ("staging.person_records", "identity.cluster_state", "identity.clustered_records", "gold.customer_xref"):
+            con.execute(f"DELETE FROM {table} WHERE record_id IN (SELECT v FROM _gone)")
+        for table in ("identity.links", "identity.review_state", "identity.clustered_links"):
+            con.execute(f"DELETE FROM {table} WHERE record_id_l IN (SELECT v FROM _gone) OR record_id_r IN (SELECT v FROM _gone)")
+        con.execute("INSERT INTO identity.review_decisions VALUES (?, ?, 'no_match', 'test', now()::TIMESTAMP)",
+                    [min(decided[:2]), max(decided[:2])])
+        a, b = sorted(singles[:2])
+        con.execute("INSERT INTO identity.links VALUES (?, ?, 'inf'::DOUBLE, 1.0, 'deterministic:test', NULL)", [a, b])
+        decisions = store.collect_decisions(con)
+        staged_with = dict(con.execute("SELECT key, value FROM meta.staging_state").fetchall()).get("standardiser_version")
+        salt = incremental.clustering_salt(*weights, staged_with)
+
+        def records_for(ids):
+            con.register("_ids", __import__("pandas").DataFrame({"record_id": list(ids)}))
+            return read_df(con, "SELECT * FROM staging.person_records SEMI JOIN _ids USING (record_id)")
+
+        touched = incremental.cluster_touched(con, decisions, salt, cluster_part, records_for)
+        con.register("_affected_fps", touched.affected)
+        kept = con.execute("SELECT record_id, cluster_key FROM identity.cluster_state "
+                           "WHERE fingerprint NOT IN (SELECT fingerprint FROM _affected_fps)").df()
+        kept_review = set(con.execute("SELECT record_id_l, record_id_r, reason FROM identity.review_state "
+                                      "WHERE fingerprint NOT IN (SELECT fingerprint FROM _affected_fps)").fetchall())
+        records = read_df(con, "SELECT * FROM staging.person_records")
+        all_links = read_df(con, "SELECT * FROM identity.links ORDER BY record_id_l, record_id_r, link_type")
+    assert touched is not None and 0 < touched.delta.reclustered_records < 0.2 * len(records)
+    clusters, review = cluster_part(records["record_id"], all_links, decisions, records)
+    partition = lambda f: {frozenset(g) for _, g in f.groupby("cluster_key")["record_id"]}  # noqa: E731
+    combined = __import__("pandas").concat([kept, touched.clusters[["record_id", "cluster_key"]]])
+    assert len(combined) == len(records) and partition(combined) == partition(clusters)
+    assert not set(erased) & set(combined["record_id"]) and neighbours
+    assert set(neighbours) <= set(touched.clusters["record_id"])  # known only by the component's size
+    together = {frozenset(g) for g in partition(combined) if a in g}
+    assert together == {g for g in partition(clusters) if a in g} and any(b in g for g in together)
+    assert kept_review | set(zip(touched.review["record_id_l"], touched.review["record_id_r"], touched.review["reason"])) == \
+        set(zip(review["record_id_l"], review["record_id_r"], review["reason"]))

@@ -504,3 +504,14 @@ def test_prepared_records_cache_equals_preparing_everything(trained, tmp_path):
     a = linking.predict_new(changed, new_ids, model_path, prepared=cached)
     b = linking.predict_new(changed, new_ids, model_path)
     pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+    # the asset's way: records read in SQL from a warehouse table, the matching frame handed over as Arrow
+    with warehouse.connect(tmp_path / "t.duckdb") as con:
+        for frame in (records, changed):
+            con.register("_frame", frame)
+            con.execute("CREATE OR REPLACE TABLE staged AS SELECT * FROM _frame")
+            con.unregister("_frame")
+            as_arrow = incremental.prepared_records(con, "staged", arrow=True)
+    assert as_arrow.num_rows == len(changed)
+    assert as_arrow.to_pandas()["first_name_norm"].astype(str).tolist() == fresh["first_name_norm"].astype(str).tolist()
+    c = linking.predict_new(None, new_ids, model_path, prepared=as_arrow)
+    pd.testing.assert_frame_equal(c.reset_index(drop=True), b.reset_index(drop=True))

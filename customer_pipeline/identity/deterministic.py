@@ -5,7 +5,7 @@ import pandas as pd
 
 from customer_pipeline.identity.clustering import LINK_COLUMNS, arrow_table, empty_links, fetch_pandas
 
-__all__ = ["LINK_COLUMNS", "deterministic_links", "empty_links"]
+__all__ = ["LINK_COLUMNS", "deterministic_links", "deterministic_links_sql", "empty_links"]
 
 _SQL = """
 WITH r AS (
@@ -18,7 +18,7 @@ WITH r AS (
                     WHEN source = 'app' AND starts_with(source_key, 'user:') THEN source_key[6:] END
            ) AS customer_ref,
            nullif(trim(loyalty_card_no), '') AS card_ref
-    FROM recs
+    FROM ({recs}) AS recs
 ),
 -- One anchor per key (the shop account, else the app user; the card's signup): a star, not a clique.
 account_anchor AS (
@@ -35,7 +35,7 @@ card_anchor AS (
 -- A device that identified as several users (a family tablet) would chain people together: skipped.
 device AS (
     SELECT anon, min(user_id) AS user_id
-    FROM (SELECT DISTINCT nullif(trim(anonymous_id), '') AS anon, nullif(trim(user_id), '') AS user_id FROM ail)
+    FROM (SELECT DISTINCT nullif(trim(anonymous_id), '') AS anon, nullif(trim(user_id), '') AS user_id FROM ({ail}) AS ail)
     WHERE anon IS NOT NULL AND user_id IS NOT NULL
     GROUP BY anon HAVING count(*) = 1
 ),
@@ -70,6 +70,21 @@ ORDER BY record_id_l, record_id_r
 """
 
 
+_RECORD_COLUMNS = ("record_id", "source", "source_key", "shop_customer_id", "loyalty_card_no")
+
+
+def deterministic_links_sql(records: str = "staging.person_records", identity_links: str | None = "staging.app_identity_links",
+                            present: set[str] | None = None) -> str:
+    """The query of `deterministic_links` over tables of one connection (the warehouse's, by default):
+    nothing is read out. `present`: the columns `records` has (a missing one reads as NULL)."""
+    cols = ", ".join(f"CAST({c} AS VARCHAR) AS {c}" if present is None or c in present else f"NULL::VARCHAR AS {c}"
+                     for c in _RECORD_COLUMNS)
+    ail = ("SELECT CAST(anonymous_id AS VARCHAR) AS anonymous_id, CAST(user_id AS VARCHAR) AS user_id "
+           f"FROM {identity_links}" if identity_links
+           else "SELECT NULL::VARCHAR AS anonymous_id, NULL::VARCHAR AS user_id WHERE false")
+    return _SQL.format(recs=f"SELECT {cols} FROM {records}", ail=ail)
+
+
 def deterministic_links(records: pd.DataFrame, app_identity_links: pd.DataFrame | None) -> pd.DataFrame:
     """Links that need no scoring: same shop customer id, card reference, anon device stitched to a user.
 
@@ -77,7 +92,7 @@ def deterministic_links(records: pd.DataFrame, app_identity_links: pd.DataFrame 
     """
     if records.empty:
         return empty_links()
-    recs = records.reindex(columns=["record_id", "source", "source_key", "shop_customer_id", "loyalty_card_no"])
+    recs = records.reindex(columns=list(_RECORD_COLUMNS))
     ail = (
         pd.DataFrame(columns=["anonymous_id", "user_id"])
         if app_identity_links is None
@@ -87,7 +102,7 @@ def deterministic_links(records: pd.DataFrame, app_identity_links: pd.DataFrame 
     try:
         con.register("recs", arrow_table(recs.astype("string[pyarrow]")))
         con.register("ail", arrow_table(ail.astype("string[pyarrow]")))
-        links = fetch_pandas(con, _SQL)
+        links = fetch_pandas(con, deterministic_links_sql("recs", "ail"))
     finally:
         con.close()
     return links[LINK_COLUMNS] if not links.empty else empty_links()

@@ -3,6 +3,7 @@
 import json
 import logging
 import math
+import re
 import time
 from pathlib import Path
 
@@ -280,15 +281,90 @@ def predict(records: pd.DataFrame, model_path: str | Path | dict,
     return links[LINK_COLUMNS]
 
 
-def predict_new(records: pd.DataFrame, new_ids, model_path: str | Path | dict,
+def tf_columns(model: dict) -> list[str]:
+    """The columns the model adjusts for term frequency (each comparison level's `tf_adjustment_column`)."""
+    out: list[str] = []
+    for comparison in model.get("comparisons", []):
+        for level in comparison.get("comparison_levels", []):
+            col = level.get("tf_adjustment_column")
+            if col and col not in out:
+                out.append(col)
+    return out
+
+
+_EQUALITY = re.compile(r'^\(?\s*l\."?(\w+)"?\s*=\s*r\."?(\w+)"?\s*\)?$')
+
+
+def _rule_equalities(sql: str) -> list[tuple[str, str]] | None:
+    """`l.a = r.b AND ...` as [(a, b), ...]; None for a rule of any other form."""
+    out = []
+    for part in re.split(r"\s+AND\s+", sql.strip(), flags=re.IGNORECASE):
+        match = _EQUALITY.match(part.strip())
+        if match is None:
+            return None
+        out.append((match.group(1), match.group(2)))
+    return out
+
+
+def candidates_sql(model: dict, population: str, new: str) -> str | None:
+    """The record ids of `population` outside `new` that some prediction blocking rule of the model pairs
+    with a record of `new` (either side of the rule), as SQL; None when a rule is not a conjunction of
+    column equalities (then every record is a candidate). Only these can form a scored pair with a new
+    record, so scoring the new records against them finds exactly the pairs scoring against all finds."""
+    joins = []
+    for rule in model_blocking_rules(model):
+        equalities = _rule_equalities(_rule_sql(rule))
+        if equalities is None:
+            return None
+        for mine, theirs in ((0, 1), (1, 0)):
+            on = " AND ".join(f"p.{eq[mine]} = n.{eq[theirs]}" for eq in equalities)
+            joins.append(f"SELECT p.{sm.UNIQUE_ID} FROM {population} AS p SEMI JOIN {new} AS n ON {on}")
+    unique = list(dict.fromkeys(joins))
+    return (f"SELECT DISTINCT {sm.UNIQUE_ID} FROM ({' UNION ALL '.join(unique)}) "
+            f"WHERE {sm.UNIQUE_ID} NOT IN (SELECT {sm.UNIQUE_ID} FROM {new})")
+
+
+def scoring_inputs(con, population: str, new_ids, model: dict):
+    """What `predict_new` needs of a population held in `con` (a table or view of prepared records):
+    (the new records and the candidates any rule pairs with them, as a pyarrow Table; the term-frequency
+    table of each TF column over the whole population, by column; the population's size). Computed in
+    SQL where the records are: nothing else of the population is read out."""
+    import pyarrow as pa
+
+    from splink.internals.input_column import InputColumn
+    from splink.internals.term_frequencies import term_frequencies_for_single_column_sql
+
+    con.register("__new_ids", pa.table({sm.UNIQUE_ID: pa.array(sorted({str(i) for i in new_ids}), pa.string())}))
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __new_prepared AS SELECT * FROM {population} "
+                    f"WHERE {sm.UNIQUE_ID} IN (SELECT {sm.UNIQUE_ID} FROM __new_ids)")
+        found = candidates_sql(model, population, "__new_prepared")
+        where = (f"{sm.UNIQUE_ID} IN (SELECT {sm.UNIQUE_ID} FROM __new_prepared) OR {sm.UNIQUE_ID} IN ({found})"
+                 if found else "true")
+        subset = con.sql(f"SELECT * FROM {population} WHERE {where} ORDER BY {sm.UNIQUE_ID}").to_arrow_table()
+        tf = {}
+        for col in tf_columns(model):
+            column = InputColumn(col, sqlglot_dialect_str="duckdb")
+            tf[col] = con.sql(term_frequencies_for_single_column_sql(column, population)).to_arrow_table()
+        n = int(con.execute(f"SELECT count(*) FROM {population}").fetchall()[0][0])
+    finally:
+        con.execute("DROP TABLE IF EXISTS __new_prepared")
+        con.unregister("__new_ids")
+    return subset, tf, n
+
+
+def predict_new(records: pd.DataFrame | None, new_ids, model_path: str | Path | dict,
                 threshold_match_weight: float = DEFAULT_REVIEW_LOW_WEIGHT,
-                prepared: pd.DataFrame | None = None, *, engine: str | None = None) -> pd.DataFrame:
+                prepared=None, *, engine: str | None = None, term_frequencies: dict | None = None,
+                population: int | None = None) -> pd.DataFrame:
     """The links `predict` would find among pairs with at least one record in `new_ids`, scored the same
     way: the same blocking rules, the term frequencies and the prior of the whole population.
 
     Splink's `predict_within` scores the new records among themselves and `predict_between` scores them
-    against the others (never two existing records with each other). `links.attrs["new_records"]` holds
-    how many records were new. `engine` as for `predict`.
+    against the others that a blocking rule pairs with one of them (`candidates_sql`; never two existing
+    records with each other). `prepared`: the matching frame of everyone (a frame or a pyarrow Table), or,
+    with `term_frequencies` and `population` from `scoring_inputs`, only the new records and their
+    candidates. `links.attrs["new_records"]` holds how many records were new. `engine` as for `predict`.
     """
     if _engine(engine) == "spark":
         from customer_pipeline.identity import spark_engine
@@ -296,37 +372,61 @@ def predict_new(records: pd.DataFrame, new_ids, model_path: str | Path | dict,
         return spark_engine.predict_new(records, new_ids, model_path, threshold_match_weight, prepared)
     started = time.perf_counter()
     model = load_model(model_path)
-    prepared = sm.prepare(records) if prepared is None else prepared  # `prepared`: the same, kept from earlier runs
-    is_new = prepared[sm.UNIQUE_ID].isin(set(new_ids))
     empty = pd.DataFrame({c: pd.Series(dtype="object") for c in LINK_COLUMNS})
-    empty.attrs["new_records"] = int(is_new.sum())
-    if not is_new.any() or len(prepared) < 2:
+    empty.attrs["new_records"] = 0
+    if term_frequencies is None:
+        import duckdb
+
+        prepared = sm.prepare(records) if prepared is None else prepared
+        con = duckdb.connect()
+        try:
+            con.register("__population", prepared)
+            prepared, term_frequencies, population = scoring_inputs(con, "__population", new_ids, model)
+        finally:
+            con.close()
+    new_ids = {str(i) for i in new_ids}
+    if not new_ids or population < 2:
         return empty
-    scaled = prior_for(model, len(prepared))
+    scaled = prior_for(model, population)
     if scaled is not None:
         model = {**model, "probability_two_random_records_match": scaled}
     with sm.duckdb_session(len(prepared)) as db_api:
+        con = db_api.duckdb_con
         linker = sm.new_linker(db_api, prepared, model)
-        for column in linker._settings_obj._term_frequency_columns:
-            linker.table_management.compute_tf_table(column.unquote().name)
+        for col, table in term_frequencies.items():
+            linker.table_management.register_term_frequency_lookup(
+                db_api.register(table, dataset_display_name=f"__tf_lookup_{col}"), col)
+        subset = linker._input_tables_dict["person_records"].physical_name
+        con.register("__new_ids", pd.DataFrame({sm.UNIQUE_ID: sorted(new_ids)}, dtype=object))
+        con.execute(f"CREATE TABLE __new_records AS SELECT * FROM {subset} "
+                    f"WHERE {sm.UNIQUE_ID} IN (SELECT {sm.UNIQUE_ID} FROM __new_ids) ORDER BY {sm.UNIQUE_ID}")
+        con.execute(f"CREATE VIEW __existing_records AS SELECT * FROM {subset} "
+                    f"WHERE {sm.UNIQUE_ID} NOT IN (SELECT {sm.UNIQUE_ID} FROM __new_ids)")
+        n_new = int(con.execute("SELECT count(*) FROM __new_records").fetchall()[0][0])
+        n_existing = len(prepared) - n_new
+        empty.attrs["new_records"] = n_new
+        if not n_new:
+            return empty
         comps = linker._settings_obj.comparisons
         names = [c.output_column_name for c in comps]
         tf_names = {c.output_column_name for c in comps if c._has_tf_adjustments}
-        new = db_api.register(prepared[is_new].reset_index(drop=True), dataset_display_name="new_records")
+        new = db_api.register("__new_records", dataset_display_name="new_records")
         scored = [linker.inference.predict_within(new, threshold_match_weight=threshold_match_weight,
                                                   warning_mode="never")]
-        if (~is_new).any():
-            existing = db_api.register(prepared[~is_new].reset_index(drop=True), dataset_display_name="existing_records")
+        if n_existing:
+            existing = db_api.register("__existing_records", dataset_display_name="existing_records")
             scored.append(linker.inference.predict_between(existing, new, threshold_match_weight=threshold_match_weight,
                                                            warning_mode="never"))
-        frames = [db_api.duckdb_con.execute(_links_sql(p.physical_name, names, tf_names)).df() for p in scored]
+        frames = [con.execute(_links_sql(p.physical_name, names, tf_names)).df() for p in scored]
     links = pd.concat([f for f in frames if len(f)] or [empty], ignore_index=True)
     links = links.sort_values(["record_id_l", "record_id_r"], ignore_index=True)
     links["match_weight"] = links["match_weight"].astype("float64")
     links["match_probability"] = links["match_probability"].astype("float64")
-    links.attrs["new_records"] = int(is_new.sum())
-    logger.info("Splink scored %d new of %d records, kept %d links with match weight >= %s in %.1fs",
-                int(is_new.sum()), len(prepared), len(links), threshold_match_weight, time.perf_counter() - started)
+    links.attrs["new_records"] = n_new
+    links.attrs["candidates"] = n_existing
+    logger.info("Splink scored %d new of %d records against %d candidates, kept %d links with match weight >= %s "
+                "in %.1fs", n_new, population, n_existing, len(links), threshold_match_weight,
+                time.perf_counter() - started)
     return links[LINK_COLUMNS]
 
 

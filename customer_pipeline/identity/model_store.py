@@ -53,20 +53,36 @@ class ModelVersion:
     source: str  # "warehouse" or the path of a pinned model file
 
 
-def _filled(values: pd.Series) -> pd.Series:
-    text = values.astype("string").str.strip()
-    return values.notna() & text.notna() & (text != "")
+# What counts as an empty field: NULL, or nothing but whitespace.
+_WHITESPACE = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"
 
 
-def fingerprint(records: pd.DataFrame) -> dict:
-    """What the model is trained on: record count, records per source, share of records filling each field."""
-    n = len(records)
-    fill = {}
-    for name, col in FIELDS.items():
-        share = float(_filled(records[col]).mean()) if col in records.columns and n else 0.0
-        fill[name] = round(share, 4)
-    sources = records["source"].astype("string").value_counts().to_dict() if "source" in records.columns else {}
-    return {"records": int(n), "sources": {str(k): int(v) for k, v in sorted(sources.items())}, "fill": fill}
+def fingerprint(records: pd.DataFrame | str, con: duckdb.DuckDBPyConnection | None = None) -> dict:
+    """What the model is trained on: record count, records per source, share of records filling each field.
+
+    `records` is a frame, or the name of a table `con` holds (counted in SQL: nothing is read out)."""
+    own = None
+    if isinstance(records, pd.DataFrame):
+        own = con = duckdb.connect()
+        con.register("_fp_records", records)
+        relation = "_fp_records"
+    else:
+        relation = records
+    try:
+        present = {r[0] for r in con.execute(f"DESCRIBE {relation}").fetchall()}
+        cols = {name: col for name, col in FIELDS.items() if col in present}
+        counts = ", ".join([f"count(*) FILTER (WHERE nullif(trim(CAST({col} AS VARCHAR), {_WHITESPACE}), '') "
+                            "IS NOT NULL)" for col in cols.values()] + ["count(*)"])
+        row = con.execute(f"SELECT {counts} FROM {relation}").fetchall()[0]
+        n = int(row[-1])
+        filled = dict(zip(cols, row[:-1]))
+        sources = (con.execute(f"SELECT CAST(source AS VARCHAR), count(*) FROM {relation} WHERE source IS NOT NULL "
+                               "GROUP BY 1").fetchall() if "source" in present else [])
+    finally:
+        if own is not None:
+            own.close()
+    fill = {name: round(float(filled[name]) / n, 4) if name in filled and n else 0.0 for name in FIELDS}
+    return {"records": n, "sources": {str(k): int(v) for k, v in sorted(sources)}, "fill": fill}
 
 
 def used_fields(fp: dict) -> set[str]:

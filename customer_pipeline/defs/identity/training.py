@@ -32,7 +32,7 @@ def splink_model(context: dg.AssetExecutionContext, config: ModelConfig, warehou
         version, trained = model_store.load_or_train(con, records, pinned_path=settings.pinned_model_path(),
                                                      retrain=config.retrain)
         models_table = table_metadata(con, "identity.splink_models")
-    meta = {**model_metadata(version, records), **models_table}
+    meta = {**model_metadata(version, model_store.fingerprint(records)), **models_table}
     # a retrain redraws the charts here (its job runs this asset alone); on a first run identity/model_charts,
     # missing too, draws them once
     if trained and config.retrain:
