@@ -307,8 +307,6 @@ def build_households(
     (streets of older records at the same place, phone numbers); `previous_customers`: last run's
     (customer_id, household_id); `previous_households`: last run's gold.households (tie-breaks only).
     """
-    now_ts = pd.Timestamp(now)
-    now_ts = now_ts.tz_convert("UTC").tz_localize(None) if now_ts.tzinfo else now_ts
     con = duckdb.connect()
     try:
         con.register("golden_in", arrow_table(typed_frame(
@@ -318,28 +316,83 @@ def build_households(
         con.register("prev_in", arrow_table(typed_frame(previous_customers, ["customer_id", "household_id"], [])))
         con.register("prev_hh_in", arrow_table(typed_frame(
             previous_households, ["household_id", "address", "postcode", "city", "country"], ["first_seen"])))
-        _run(con, _GROUP, {"max_members": int(max_members)})
-        _run(con, _PARTS, {})
-        fresh = fetch_pandas(con, "SELECT DISTINCT key FROM m WHERE key NOT IN (SELECT key FROM kept) ORDER BY key")
-        taken = {r[0] for r in con.execute(
-            "SELECT old_id FROM prev UNION SELECT household_id FROM prev_hh WHERE household_id IS NOT NULL").fetchall()}
-        fresh["household_id"] = pd.Series(mint_ids(len(fresh), taken, id_factory or new_household_id),
-                                           dtype="string[pyarrow]")
-        con.register("minted_in", arrow_table(fresh))
-        con.execute("CREATE TEMP TABLE keys AS SELECT key, household_id FROM kept "
-                    "UNION ALL SELECT key, household_id FROM minted_in")
-        customers = fetch_pandas(con, """
-            SELECT n.customer_id, k.household_id, n.basis
-            FROM members AS n LEFT JOIN keys AS k USING (key) ORDER BY n.customer_id""")
-        households = fetch_pandas(con, f"""
-            SELECT k.household_id, h.* EXCLUDE (key) FROM ({_HOUSEHOLDS}) AS h JOIN keys AS k USING (key)
-            ORDER BY k.household_id""")
-        history = fetch_pandas(con, _HISTORY, {"now": now_ts.to_pydatetime()})
-        over_cap = fetch_pandas(con, """
-            SELECT key AS address_key, n AS customers FROM sizes WHERE n > $max_members ORDER BY n DESC, key""",
-                                {"max_members": int(max_members)})
+        return _households(con, now, max_members, id_factory)
     finally:
         con.close()
+
+
+# What the households SQL creates: dropped again when it ran in a connection that lives on.
+_TEMP_TABLES = ("gnorm", "rnorm", "addr0", "spellings", "respelt", "addr", "keyed", "fuller", "placed", "sizes", "phones",
+                "phone_homes", "joined", "members", "prev", "prev_hh", "m", "parts", "kept", "keys")
+_INPUTS = ("golden_in", "recs_in", "xref_in", "prev_in", "prev_hh_in")
+
+
+def _typed(relation: str, text: list[str], times: list[str], booleans: tuple[str, ...] = ()) -> str:
+    """`typed_frame` in SQL: exactly these columns, text as VARCHAR, times as TIMESTAMP."""
+    cols = ([f"CAST({c} AS VARCHAR) AS {c}" for c in text] + [f"CAST({c} AS TIMESTAMP) AS {c}" for c in times]
+            + [f"CAST({c} AS BOOLEAN) AS {c}" for c in booleans])
+    return f"SELECT {', '.join(cols)} FROM {relation}"
+
+
+def build_households_in(con: duckdb.DuckDBPyConnection, golden: str, now: datetime, *,
+                        records: str = "staging.person_records", xref: str = "gold.customer_xref",
+                        previous_customers: str | None = None, previous_households: str | None = None,
+                        max_members: int = MAX_MEMBERS, id_factory: Callable[[], str] | None = None) -> Households:
+    """`build_households` over relations of `con` (the warehouse's tables; `golden` a table, view or query
+    of this run's golden rows): the same SQL, run where the records are, nothing read out but the result."""
+    none_c = "SELECT NULL::VARCHAR AS customer_id, NULL::VARCHAR AS household_id WHERE false"
+    none_h = ("SELECT NULL::VARCHAR AS household_id, NULL::VARCHAR AS address, NULL::VARCHAR AS postcode, "
+              "NULL::VARCHAR AS city, NULL::VARCHAR AS country, NULL::TIMESTAMP AS first_seen WHERE false")
+    views = {
+        "golden_in": _typed(f"({golden})", ["customer_id", "street", "postcode", "city", "country"],
+                            ["first_seen_at", "last_seen_at"]),
+        "recs_in": _typed(records, ["record_id", "street", "postcode", "city", "country", "phone_e164", "phone_type"],
+                          ["record_created_at", "record_updated_at"], ("phone_valid",)),
+        "xref_in": _typed(xref, ["customer_id", "record_id"], []),
+        "prev_in": _typed(previous_customers, ["customer_id", "household_id"], []) if previous_customers else none_c,
+        "prev_hh_in": (_typed(previous_households, ["household_id", "address", "postcode", "city", "country"],
+                              ["first_seen"]) if previous_households else none_h),
+    }
+    try:
+        for name, sql in views.items():
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+        return _households(con, now, max_members, id_factory)
+    finally:
+        for name in _TEMP_TABLES:
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+        for name in _INPUTS:
+            con.execute(f"DROP VIEW IF EXISTS {name}")
+        try:
+            con.unregister("minted_in")
+        except Exception:  # noqa: BLE001 - not registered when the SQL failed before minting
+            pass
+
+
+def _households(con: duckdb.DuckDBPyConnection, now: datetime, max_members: int,
+                id_factory: Callable[[], str] | None) -> Households:
+    """The households SQL over golden_in, recs_in, xref_in, prev_in and prev_hh_in of `con`."""
+    now_ts = pd.Timestamp(now)
+    now_ts = now_ts.tz_convert("UTC").tz_localize(None) if now_ts.tzinfo else now_ts
+    _run(con, _GROUP, {"max_members": int(max_members)})
+    _run(con, _PARTS, {})
+    fresh = fetch_pandas(con, "SELECT DISTINCT key FROM m WHERE key NOT IN (SELECT key FROM kept) ORDER BY key")
+    taken = {r[0] for r in con.execute(
+        "SELECT old_id FROM prev UNION SELECT household_id FROM prev_hh WHERE household_id IS NOT NULL").fetchall()}
+    fresh["household_id"] = pd.Series(mint_ids(len(fresh), taken, id_factory or new_household_id),
+                                       dtype="string[pyarrow]")
+    con.register("minted_in", arrow_table(fresh))
+    con.execute("CREATE TEMP TABLE keys AS SELECT key, household_id FROM kept "
+                "UNION ALL SELECT key, household_id FROM minted_in")
+    customers = fetch_pandas(con, """
+        SELECT n.customer_id, k.household_id, n.basis
+        FROM members AS n LEFT JOIN keys AS k USING (key) ORDER BY n.customer_id""")
+    households = fetch_pandas(con, f"""
+        SELECT k.household_id, h.* EXCLUDE (key) FROM ({_HOUSEHOLDS}) AS h JOIN keys AS k USING (key)
+        ORDER BY k.household_id""")
+    history = fetch_pandas(con, _HISTORY, {"now": now_ts.to_pydatetime()})
+    over_cap = fetch_pandas(con, """
+        SELECT key AS address_key, n AS customers FROM sizes WHERE n > $max_members ORDER BY n DESC, key""",
+                            {"max_members": int(max_members)})
     households["members"] = households["members"].astype("int64")
     return Households(customers, households[HOUSEHOLD_COLUMNS], history[HISTORY_COLUMNS], over_cap)
 

@@ -11,7 +11,7 @@ from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.privacy import mask_frame
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
 from customer_pipeline.identity import golden_state
-from customer_pipeline.identity.households import MAX_MEMBERS, RECORD_COLUMNS, build_households
+from customer_pipeline.identity.households import MAX_MEMBERS, build_households_in
 from customer_pipeline.identity.survivorship import GOLDEN_COLUMNS, build_golden
 from customer_pipeline.warehouse import read_df, table_exists, transaction
 
@@ -44,17 +44,6 @@ HOUSEHOLD_SCHEMA = dg.TableSchema(columns=[
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def _previous(con) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """Last run's (customer_id, household_id) and gold.households: the memory household ids are kept by."""
-    customers = None
-    if table_exists(con, "gold.golden_customers"):
-        columns = {r[0] for r in con.execute("DESCRIBE gold.golden_customers").fetchall()}
-        if "household_id" in columns:
-            customers = con.execute("SELECT customer_id, household_id FROM gold.golden_customers").df()
-    households = con.execute("SELECT * FROM gold.households").df() if table_exists(con, "gold.households") else None
-    return customers, households
 
 
 _GOLDEN_TABLE_COLUMNS = ["customer_id", "household_id", *GOLDEN_COLUMNS[1:]]
@@ -168,30 +157,38 @@ FOLLOWS_XREF = DOWNSTREAM_CONDITION.ignore(dg.AssetSelection.assets(PERSON_RECOR
 def golden_customers(context: dg.AssetExecutionContext, config: GoldenConfig, warehouse: WarehouseResource):
     now = _now()
     salt = golden_state.salt()
-    hh_columns = ", ".join(RECORD_COLUMNS)
     with warehouse.connect() as con:
         plan = golden_state.plan(con, salt, force_full=config.full_refresh)
         if plan.mode == "full":
             records = read_df(con, "SELECT * FROM staging.person_records")
             xref = con.execute("SELECT * FROM gold.customer_xref").df()
             rebuilt = build_golden(records, xref, now)
-            placed = rebuilt
+            del records, xref
         else:
-            # only the customers whose records changed are built again; households still see everyone
+            # only the customers whose records changed are built again
             records_part, xref_part = golden_state.records_of(con, plan.rebuild)
             rebuilt = build_golden(records_part, xref_part, now)
-            con.register("_rebuilt_places", rebuilt[list(_PLACE_COLUMNS)])
-            con.register("_current", plan.fingerprints[["customer_id"]])
-            placed = con.execute(f"""
-                SELECT {', '.join(_PLACE_COLUMNS)} FROM gold.golden_customers
+        # households see everyone: the kept golden rows and the rebuilt ones, every record's address and phone,
+        # grouped in SQL where they are (docs/households.md)
+        con.register("_rebuilt_places", rebuilt[list(_PLACE_COLUMNS)])
+        con.register("_current", plan.fingerprints[["customer_id"]])
+        places = "SELECT * FROM _rebuilt_places"
+        if plan.mode == "incremental":
+            places = f"""SELECT {', '.join(_PLACE_COLUMNS)} FROM gold.golden_customers
                 SEMI JOIN _current USING (customer_id) ANTI JOIN _rebuilt_places USING (customer_id)
-                UNION ALL SELECT * FROM _rebuilt_places""").df()
+                UNION ALL SELECT * FROM _rebuilt_places"""
+        previous_customers = previous_households = None
+        if table_exists(con, "gold.golden_customers") and "household_id" in {
+                r[0] for r in con.execute("DESCRIBE gold.golden_customers").fetchall()}:
+            previous_customers = "gold.golden_customers"
+        if table_exists(con, "gold.households"):
+            previous_households = "gold.households"
+        try:
+            result = build_households_in(con, places, now, previous_customers=previous_customers,
+                                         previous_households=previous_households)
+        finally:
             con.unregister("_rebuilt_places")
             con.unregister("_current")
-            records = con.execute(f"SELECT {hh_columns} FROM staging.person_records").df()
-            xref = con.execute("SELECT customer_id, record_id FROM gold.customer_xref").df()
-        previous_customers, previous_households = _previous(con)
-    result = build_households(placed, records, xref, now, previous_customers, previous_households)
     with warehouse.connect() as con:
         history_total = _write(con, plan, salt, rebuilt, result.customers, result.households, result.history)
         tables = {t: table_metadata(con, t) for t in ("gold.golden_customers", "gold.household_id_history")}
