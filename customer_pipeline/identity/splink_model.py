@@ -114,6 +114,7 @@ MATCH_COLUMNS = [
     "postcode_sorted",
     "initials",
     "city_norm",
+    "city_ph",
 ]
 
 # Turns `staging.person_records` into the matching frame. Blank means unknown.
@@ -266,6 +267,9 @@ def prepare(records: pd.DataFrame) -> pd.DataFrame:
     out["first_name_nicks"] = out["first_name_norm"].map(lambda n: distinct.get(n) if isinstance(n, str) else None)
     out["first_name_ph"] = phonetic(out["first_name_norm"])
     out["last_name_ph"] = phonetic(out["last_name_norm"])
+    # The city as it sounds, spaces ignored: "salisburyh eights", "salisbury heights" and "salisbry
+    # heights" keep one key where the city itself (or the postcode) carries the typo.
+    out["city_ph"] = phonetic(out["city_norm"].str.replace(" ", "", regex=False))
     if out[UNIQUE_ID].duplicated().any():
         dupes = out.loc[out[UNIQUE_ID].duplicated(), UNIQUE_ID].head(5).tolist()
         raise ValueError(f"record_id must be unique; duplicated: {dupes}")
@@ -559,8 +563,28 @@ BLOCKING_KEYS: list[tuple[str, ...]] = [
     # One typo in the email username (and another in a name): the tail or the head survives.
     ("email_user_tail", "email_domain", "first_initial"),
     ("email_user_head", "email_domain", "last_name_norm"),
-    # Only the place in common (every name misspelt): affordable on small populations only.
+    # Only the place in common (every name misspelt or replaced): affordable on small populations only.
     ("postcode", "city_norm"),
+    # The place with a typo in the postcode or the city, and a typo (or a whole other value) in each name
+    # or the birth date: the sound of the city with the postcode's digits in any order or without the last
+    # one, an initial, the birth year or day. Kept by `select_blocking_rules` only where the data can
+    # afford them (their blocks are a town's people: small populations, or postcodes that few share).
+    ("postcode_sorted", "city_ph"),
+    ("postcode_head", "city_ph"),
+    ("postcode", "last_initial"),
+    ("postcode", "first_initial"),
+    ("city_ph", "last_initial"),
+    ("city_ph", "first_initial"),
+    ("last_name_ph", "city_ph"),
+    ("first_name_ph", "city_ph"),
+    ("last_name_ph", "postcode_head"),
+    ("first_name_ph", "postcode_head"),
+    ("birth_year", "city_ph"),
+    ("birth_md", "city_ph"),
+    # One field and nothing else exact: every other field misspelt or replaced.
+    ("birth_date",),
+    ("postcode",),
+    ("city_ph",),
     # A name and nothing else in common (a call-center contact): affordable on small populations only.
     ("first_name_norm", "last_name_ph"),
     ("first_name_ph", "last_name_norm"),
