@@ -71,7 +71,9 @@ def main() -> int:
         print(f"{name:10s} {s['precision']:10.4f} {s['recall']:8.4f} {s['f1']:7.4f} {s['predicted_pairs']:9d}")
     print(_verdict("identity", ours))
     print(f"blocking recall {blocking['recall']:.4f}: {blocking['blocked_pairs']} of {blocking['true_pairs']} "
-          f"true pairs compared by some blocking rule")
+          f"true pairs compared by some blocking rule; {blocking['promised_recall']:.4f} of the "
+          f"{blocking['promised_pairs']} that agree, up to a typo each, on two of name, birth date, postcode/city, "
+          f"email, phone")
     for left, right in blocking["missed"][:5]:
         print(f"  never compared: {left}  {right}")
     if household is None:

@@ -461,6 +461,26 @@ def test_typo_tolerant_keys_survive_transposed_postcode_digits_and_swapped_names
     assert blocking_recall(pd.DataFrame([a, b]), truth)["recall"] == 1.0
 
 
+def test_place_keys_find_a_pair_whose_names_were_replaced_and_city_misspelt():
+    """FEBRL's duplicates replace whole names: a pair left with the postcode (one digit off) and the city (one
+    typo, a space moved) meets through the sound of the city, and counts among the pairs the design promises."""
+    from customer_pipeline.identity.evaluation import blocking_recall
+
+    a = _record("pos", "card:1", {"first": "lily", "last": "hxo", "dob": None, "email": None, "phone": None,
+                                  "phone_type": None, "street": None, "postcode": "2759", "city": "Salisbury Heights"})
+    b = dict(a, source_key="card:2", first_name_norm="madison", last_name_norm="oh", postcode="2758",
+             city="salisburyh eights")
+    prepared = sm.prepare(pd.DataFrame([a, b]))
+    assert prepared["city_ph"].nunique() == 1
+    truth = pd.DataFrame({"record_id": ["pos|card:1", "pos|card:2"], "person": ["p", "p"]})
+    place_only = [r for r in sm.prediction_blocking_rules() if "city_ph" in str(r.create_blocking_rule_dict("duckdb"))]
+    assert blocking_recall(pd.DataFrame([a, b]), truth, place_only)["recall"] == 1.0
+    # names replaced: only the place agrees, one field of the five, so the promise does not cover the pair
+    assert blocking_recall(pd.DataFrame([a, b]), truth)["promised_pairs"] == 0
+    c = dict(b, first_name_norm="lilly", last_name_norm="hxo")  # a typo in the first name: name and place agree
+    assert blocking_recall(pd.DataFrame([a, c]), truth.assign(record_id=["pos|card:1", "pos|card:2"]))["promised_pairs"] == 1
+
+
 def test_predict_new_finds_exactly_the_full_runs_links_that_touch_new_records(trained):
     """Issue 13: scoring only the new records against all (predict_within + predict_between, whole-population
     term frequencies and prior) gives the very links a full predict gives for pairs touching them."""
