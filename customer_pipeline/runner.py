@@ -25,7 +25,8 @@ from customer_pipeline.identity import model_store
 # `full`: every step that works incrementally does everything again (after a model retrain, a rules or suite
 # change): staging standardises every record, identity scores every pair and clusters every record,
 # survivorship builds every golden row (config `full_refresh`), the GX suites validate every row (run tag)
-FULL_REFRESH_OPS = ("staging__person_records", "identity__links", "resolve_customers", "golden_customers")
+FULL_REFRESH_OPS = ("staging_link_tables", "staging__person_records", "identity__links", "resolve_customers",
+                    "golden_customers")
 MODEL = dg.AssetKey(["identity", "splink_model"])
 # run also when nothing changed: freshness measures the time since each load, and BI reads it from PostgreSQL
 ALWAYS = (dg.AssetKey(["gold", "source_freshness"]), dg.AssetKey(["publish", "postgres_gold"]))

@@ -14,6 +14,7 @@ import random
 import shutil
 
 import duckdb
+import pandas as pd
 import pytest
 
 from benchmarks import engine_parity
@@ -89,3 +90,10 @@ def test_increments_give_the_customers_of_one_full_run(full_run, seed, tmp_path,
     result = engine_parity.compare(full_wh, wh)
     assert result["customers"]["rows"] > 250
     assert engine_parity.identical(result), result
+    # receipt lines built from the receipts of each increment's new files: the lines of one full build
+    lines = []
+    for path in (full_wh, wh):
+        with duckdb.connect(str(path), read_only=True) as con:
+            lines.append(con.execute("SELECT * FROM staging.pos_transactions ORDER BY ALL").df())
+    assert len(lines[0]) > 1000
+    pd.testing.assert_frame_equal(lines[0], lines[1])

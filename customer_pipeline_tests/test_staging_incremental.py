@@ -84,3 +84,43 @@ def test_email_events_or_new_code_restandardise_everything(con, monkeypatch):
     monkeypatch.setattr(incremental, "standardiser_version", lambda: "another")
     assert incremental.stage(con, _source(BASE), events, NOW).reason == "standardiser code changed"
     assert incremental.stage(con, _source(BASE), events, NOW, force_full=True).reason == "full run asked for"
+
+
+def _pos_lines(con) -> pd.DataFrame:
+    return con.execute("SELECT * FROM staging.pos_transactions ORDER BY ALL").df()
+
+
+def test_receipt_lines_from_new_files_only_and_the_whole_table_when_a_file_was_replaced(con, tmp_path):
+    """Issue 13: `staging.pos_transactions` builds again only the receipts of new file versions (a re-delivered
+    line in a later file wins, as in a full build); a corrected file that replaces an earlier one rebuilds it all."""
+    from customer_pipeline.ingest.files import load_csv_family
+    from customer_pipeline.ingest.formats import POS_TRANSACTIONS
+    from customer_pipeline.staging import unify
+    from customer_pipeline_tests.landing import csv_bytes, transaction_row, write
+
+    landing = tmp_path / "landing"
+    day1 = landing / "pos/transactions_S01_2026-10-01.csv"
+    write(day1, csv_bytes(POS_TRANSACTIONS.columns, [transaction_row("R1"), transaction_row("R1", "2"),
+                                                     transaction_row("R2", card="")]))
+    load_csv_family(con, landing, POS_TRANSACTIONS, "run-1")
+    assert unify.build_pos_transactions(con) == "full"
+    assert unify.build_pos_transactions(con) == "incremental: 0 receipts built again"
+
+    # the next day: a new receipt and line 2 of R1 delivered again with another quantity
+    later = transaction_row("R1", "2")
+    later[8] = "5"
+    write(landing / "pos/transactions_S01_2026-10-02.csv",
+          csv_bytes(POS_TRANSACTIONS.columns, [transaction_row("R3"), later]))
+    load_csv_family(con, landing, POS_TRANSACTIONS, "run-2")
+    assert unify.build_pos_transactions(con) == "incremental: 2 receipts built again"
+    incremental_lines = _pos_lines(con)
+    assert unify.build_pos_transactions(con, full=True) == "full"
+    pd.testing.assert_frame_equal(incremental_lines, _pos_lines(con))
+    assert incremental_lines.set_index(["receipt_id", "line_no"]).loc[("R1", 2), "qty"] == 5
+    assert len(incremental_lines) == 4
+
+    # a corrected day-1 file replaces the first version: its rows leave raw, so the whole table is built again
+    write(day1, csv_bytes(POS_TRANSACTIONS.columns, [transaction_row("R1")]))
+    load_csv_family(con, landing, POS_TRANSACTIONS, "run-3")
+    assert unify.build_pos_transactions(con) == "full"
+    assert sorted(_pos_lines(con)["receipt_id"]) == ["R1", "R1", "R3"]

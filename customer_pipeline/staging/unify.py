@@ -5,13 +5,17 @@ Source keys follow docs/SOURCES.md. Where a record was delivered more than once
 (a card re-sent in a later file, a contact repeated in the next export) the latest delivery wins.
 """
 
+import hashlib
+
 import duckdb
 import pandas as pd
 
-from customer_pipeline.warehouse import table_exists
+from customer_pipeline.warehouse import table_exists, transaction
 
-# the file date in a delivered name orders re-deliveries: latest file wins, then latest line
-_FILE_ORDER = "regexp_extract(_location, '(\\d{4}-\\d{2}-\\d{2}(T\\d{2})?)', 1), _location, try_cast(_record_ref AS BIGINT)"
+# the file date in a delivered name orders re-deliveries: latest file wins, then latest line (every term
+# descending: a single DESC after the list ordered only the line, so the earliest file won)
+_FILE_ORDER = ("regexp_extract(_location, '(\\d{4}-\\d{2}-\\d{2}(T\\d{2})?)', 1) DESC, _location DESC, "
+               "try_cast(_record_ref AS BIGINT) DESC")
 
 REQUIRED_RAW = (
     "raw.pos_loyalty_signups", "raw.shop_customers", "raw.shop_addresses", "raw.shop_orders",
@@ -32,7 +36,7 @@ ACCOUNT_REFS = f"""
 CREATE OR REPLACE TABLE staging.call_center_account_refs AS
 WITH latest AS (
     SELECT * FROM raw.call_center_contacts
-    QUALIFY row_number() OVER (PARTITION BY contact_id ORDER BY {_FILE_ORDER} DESC) = 1
+    QUALIFY row_number() OVER (PARTITION BY contact_id ORDER BY {_FILE_ORDER}) = 1
 ), parsed AS (
     SELECT contact_id, account_ref,
         regexp_extract(trim(account_ref), '^[Cc]\\s*-?\\s*(\\d+)$', 1) AS prefixed_customer,
@@ -60,22 +64,24 @@ SELECT try_cast(id AS BIGINT) AS order_id,
 FROM raw.shop_orders ORDER BY order_id
 """
 
-POS_TRANSACTIONS = f"""
-CREATE OR REPLACE TABLE staging.pos_transactions AS
+# The receipt lines as delivered last; `{where}` narrows the raw rows to some receipts (whole receipts: the
+# latest delivery of a line is chosen among the rows of its receipt).
+_POS_LINES = f"""
 SELECT store_id, receipt_id, try_cast(line_no AS INTEGER) AS line_no,
     try_cast(sold_at AS TIMESTAMPTZ) AS sold_at,
     CASE WHEN nullif(trim(card_no), '') IS NOT NULL THEN 'card:' || trim(card_no) END AS source_key,
     sku, try_cast(qty AS INTEGER) AS qty, try_cast(unit_price AS DECIMAL(12, 2)) AS unit_price,
     try_cast(discount AS DECIMAL(12, 2)) AS discount, currency, try_cast(bonus_points AS INTEGER) AS bonus_points
-FROM raw.pos_transactions
-QUALIFY row_number() OVER (PARTITION BY store_id, receipt_id, line_no ORDER BY {_FILE_ORDER} DESC) = 1
+FROM raw.pos_transactions AS r {{where}}
+QUALIFY row_number() OVER (PARTITION BY store_id, receipt_id, line_no ORDER BY {_FILE_ORDER}) = 1
 ORDER BY store_id, receipt_id, line_no
 """
+POS_TRANSACTIONS = "CREATE OR REPLACE TABLE staging.pos_transactions AS " + _POS_LINES.replace("{where}", "")
 
 PERSON_SOURCE = f"""
 WITH pos AS (
     SELECT * FROM raw.pos_loyalty_signups
-    QUALIFY row_number() OVER (PARTITION BY card_no ORDER BY {_FILE_ORDER} DESC) = 1
+    QUALIFY row_number() OVER (PARTITION BY card_no ORDER BY {_FILE_ORDER}) = 1
 ), addr AS (
     SELECT * FROM raw.shop_addresses
     QUALIFY row_number() OVER (PARTITION BY customer_id
@@ -85,7 +91,7 @@ WITH pos AS (
     QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY updated_at DESC) = 1
 ), contacts AS (
     SELECT * FROM raw.call_center_contacts
-    QUALIFY row_number() OVER (PARTITION BY contact_id ORDER BY {_FILE_ORDER} DESC) = 1
+    QUALIFY row_number() OVER (PARTITION BY contact_id ORDER BY {_FILE_ORDER}) = 1
 ), ref_country AS (
     SELECT r.contact_id, coalesce(p.country, a.country) AS country
     FROM staging.call_center_account_refs r
@@ -160,16 +166,74 @@ def missing_raw_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [t for t in REQUIRED_RAW if not table_exists(con, t)]
 
 
-def build_link_tables(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """The SQL-only staging tables; returns their row counts."""
+# The raw file versions (location, content hash, rows) `staging.pos_transactions` was last built from, and the
+# version of the SQL that built it.
+POS_STATE = "meta.staging_pos_transactions_files"
+_POS_VERSION = hashlib.sha256(_POS_LINES.encode()).hexdigest()[:16]
+_SAME_FILE = "s.location IS NOT DISTINCT FROM c.location AND s.content_hash IS NOT DISTINCT FROM c.content_hash"
+
+
+def build_pos_transactions(con: duckdb.DuckDBPyConnection, full: bool = False) -> str:
+    """Bring `staging.pos_transactions` up to date with `raw.pos_transactions`; returns what was done.
+
+    Receipt lines only ever arrive in new files, so when every file version the table was built from is
+    still in raw with all its rows, only the receipts the new versions hold are built again (4.6 million
+    lines at 1M customers took 4 s to rebuild whole). A version that lost rows or left raw (a corrected
+    file replaced it), a changed query, or `full` rebuild the whole table. An erasure blanks the card in
+    raw and staging alike and keeps the rows, so it needs nothing here."""
+    con.execute("""CREATE OR REPLACE TEMP TABLE _pos_files AS SELECT _location AS location,
+        _content_hash AS content_hash, count(*) AS n FROM raw.pos_transactions GROUP BY ALL""")
+    try:
+        usable = not full and table_exists(con, POS_STATE) and table_exists(con, "staging.pos_transactions")
+        if usable:
+            usable = con.execute(f"""SELECT count(*) FROM {POS_STATE} AS s WHERE s.version <> ? OR NOT EXISTS (
+                SELECT 1 FROM _pos_files AS c WHERE {_SAME_FILE} AND c.n = s.n)""", [_POS_VERSION]).fetchall()[0][0] == 0
+        with transaction(con):  # the table and the file versions it was built from land together
+            done = _update_pos_transactions(con, usable)
+            con.execute(f"CREATE OR REPLACE TABLE {POS_STATE} AS SELECT *, ? AS version FROM _pos_files",
+                        [_POS_VERSION])
+    finally:
+        con.execute("DROP TABLE IF EXISTS _pos_files")
+    return done
+
+
+def _update_pos_transactions(con: duckdb.DuckDBPyConnection, incremental: bool) -> str:
+    if not incremental:
+        con.execute(POS_TRANSACTIONS)
+        return "full"
+    # the receipts of the file versions the table was not built from
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _pos_receipts AS
+        SELECT DISTINCT store_id, receipt_id FROM raw.pos_transactions AS r
+        WHERE EXISTS (SELECT 1 FROM _pos_files AS c WHERE c.location IS NOT DISTINCT FROM r._location
+                      AND c.content_hash IS NOT DISTINCT FROM r._content_hash
+                      AND NOT EXISTS (SELECT 1 FROM {POS_STATE} AS s WHERE {_SAME_FILE}))""")
+    try:
+        receipts = con.execute("SELECT count(*) FROM _pos_receipts").fetchall()[0][0]
+        if receipts:
+            touched = ("EXISTS (SELECT 1 FROM _pos_receipts AS k WHERE k.store_id IS NOT DISTINCT FROM {t}.store_id "
+                       "AND k.receipt_id IS NOT DISTINCT FROM {t}.receipt_id)")
+            con.execute(f"DELETE FROM staging.pos_transactions AS p WHERE {touched.format(t='p')}")
+            con.execute("INSERT INTO staging.pos_transactions BY NAME "
+                        + _POS_LINES.replace("{where}", "WHERE " + touched.format(t="r")))
+    finally:
+        con.execute("DROP TABLE IF EXISTS _pos_receipts")
+    return f"incremental: {receipts} receipts built again"
+
+
+def build_link_tables(con: duckdb.DuckDBPyConnection, full: bool = False) -> dict[str, int]:
+    """The SQL-only staging tables; returns their row counts (and, under `pos_transactions_build`, how
+    `staging.pos_transactions` was brought up to date)."""
     counts = {}
     for name, sql in (
         ("staging.app_identity_links", APP_IDENTITY_LINKS),
         ("staging.call_center_account_refs", ACCOUNT_REFS),
         ("staging.shop_orders", SHOP_ORDERS),
-        ("staging.pos_transactions", POS_TRANSACTIONS),
+        ("staging.pos_transactions", None),
     ):
-        con.execute(sql)
+        if sql is None:
+            counts["pos_transactions_build"] = build_pos_transactions(con, full)
+        else:
+            con.execute(sql)
         counts[name] = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
     return counts
 

@@ -24,6 +24,10 @@ FIGURE_COLUMNS = ("email", "email_valid", "phone_raw", "phone_valid")
 LINK_TABLES = ("app_identity_links", "call_center_account_refs", "shop_orders", "pos_transactions")
 
 
+class LinkTablesConfig(dg.Config):
+    full_refresh: bool = False  # build staging.pos_transactions whole (the receipts of new files only, by default)
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(["staging", name], group_name="staging", kinds={"duckdb"}, deps=RAW_DEPS,
@@ -32,17 +36,19 @@ LINK_TABLES = ("app_identity_links", "call_center_account_refs", "shop_orders", 
     ],
     name="staging_link_tables", pool=WAREHOUSE_POOL,
 )
-def staging_link_tables(warehouse: WarehouseResource):
+def staging_link_tables(config: LinkTablesConfig, warehouse: WarehouseResource):
     with warehouse.connect() as con:
         missing = unify.missing_raw_tables(con)
         if missing:
             raise dg.Failure(f"raw tables missing (load the sources first): {', '.join(missing)}")
-        counts = unify.build_link_tables(con)
+        counts = unify.build_link_tables(con, full=config.full_refresh)
         link_tables = {name: table_metadata(con, f"staging.{name}") for name in LINK_TABLES}
     for name in LINK_TABLES:
+        built = {"build": dg.MetadataValue.text(counts["pos_transactions_build"])} if name == "pos_transactions" else {}
         yield dg.MaterializeResult(
             asset_key=["staging", name],
-            metadata={"dagster/row_count": dg.MetadataValue.int(int(counts[f"staging.{name}"])), **link_tables[name]},
+            metadata={"dagster/row_count": dg.MetadataValue.int(int(counts[f"staging.{name}"])), **link_tables[name],
+                      **built},
         )
 
 
