@@ -182,3 +182,22 @@ def test_loading_the_quality_definitions_does_not_import_gx():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_load_with_new_rows_imports_gx_in_the_background_and_one_without_does_not():
+    """Issue 13: the GX import (2-3 s) overlaps the other loads when a load brought rows for its check to validate;
+    a run with nothing new never imports it."""
+    code = (
+        "import sys, duckdb\n"
+        "from customer_pipeline.defs.sources.metadata import table_metadata\n"
+        "from customer_pipeline.quality import gx_runner\n"
+        "con = duckdb.connect()\n"
+        "con.execute(\"CREATE SCHEMA raw; CREATE TABLE raw.t (a VARCHAR, _location VARCHAR, _record_ref VARCHAR)\")\n"
+        "table_metadata(con, 'raw.t', {'rows_loaded': 0, 'rows_read': 3})\n"
+        "before = gx_runner._warming is None and 'great_expectations' not in sys.modules\n"
+        "table_metadata(con, 'raw.t', {'rows_loaded': 2})\n"
+        "gx_runner._warming.join(120)\n"
+        "print(before, 'great_expectations.expectations' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True"]

@@ -7,6 +7,8 @@ first: GX's SQL datasource fails on DuckDB (GX issues 10738, 11579).
 import functools
 import json
 import math
+import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,10 +46,31 @@ def _import_gx():
     """Great Expectations, imported once under the pyspark guard (`compat.pyspark_import_guard`)."""
     from customer_pipeline.compat import pyspark_import_guard
 
-    with pyspark_import_guard():
+    with _import_lock, pyspark_import_guard():
         import great_expectations
         import great_expectations.expectations  # noqa: F401
     return great_expectations
+
+
+_import_lock = threading.Lock()  # one import at a time: the guard sets and clears a process-wide flag
+_warming: threading.Thread | None = None
+
+
+def warm_up() -> None:
+    """Start importing GX in the background (once per process): a load that brought new rows calls it, so the
+    2-3 s import overlaps the other loads instead of delaying the first GX check; a run with nothing new, whose
+    checks need no GX, never pays for it. Runs are in process (`defs/resources.py`), so the checks of the same
+    run find it imported; a failed import here is retried, and reported, where GX is used."""
+    global _warming
+    if _warming is None and "great_expectations.expectations" not in sys.modules:
+        def load() -> None:
+            try:
+                _import_gx()
+            except BaseException:  # noqa: BLE001 - the import at the point of use raises it with its context
+                pass
+
+        _warming = threading.Thread(target=load, name="gx-import", daemon=True)
+        _warming.start()
 
 
 @functools.cache

@@ -22,4 +22,9 @@ def table_metadata(con: duckdb.DuckDBPyConnection, table: str, load: dict) -> di
         "preview": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "_empty_"),
     }
     meta.update({k: dg.MetadataValue.int(int(v)) for k, v in load.items() if isinstance(v, int)})
+    if load.get("rows_loaded"):
+        # the table's GX check will validate the new rows: import GX while the other sources load
+        from customer_pipeline.quality.gx_runner import warm_up
+
+        warm_up()
     return meta
