@@ -11,6 +11,7 @@ from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
 from customer_pipeline.privacy import mask_frame
 from customer_pipeline.quality.report import validity_counts
 from customer_pipeline.staging import incremental, unify
+from customer_pipeline.warehouse import read_df
 
 RAW_DEPS = [
     dg.AssetKey(["raw", name])
@@ -71,7 +72,7 @@ def person_records(context: dg.AssetExecutionContext, config: StagingConfig,
         started = time.perf_counter()
         delta = incremental.stage(con, source, events, now, force_full=config.full_refresh)
         seconds = time.perf_counter() - started
-        figures = con.execute(f"SELECT source, {', '.join(FIGURE_COLUMNS)} FROM staging.person_records").df()
+        figures = read_df(con, f"SELECT source, {', '.join(FIGURE_COLUMNS)} FROM staging.person_records")
         preview = con.execute(f"""SELECT source, source_key, first_name, last_name, email_corrected, phone_e164,
             birth_date, postcode, city, country FROM staging.person_records ORDER BY record_id LIMIT 5""").df()
         records_table = table_metadata(con, "staging.person_records")
