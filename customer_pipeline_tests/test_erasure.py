@@ -265,6 +265,11 @@ def test_no_trace_of_the_persons_in_any_table_or_artefact(world):
         kinds = dict(con.execute("SELECT kind, count(*) FROM meta.erasure_register GROUP BY 1").fetchall())
         assert kinds.get("email", 0) >= 4 and kinds.get("phone", 0) >= 4 and kinds.get("source_key", 0) >= 8
         assert con.execute("SELECT count(*) FROM meta.erasure_requests").fetchall()[0][0] == 4
+        # the households' own state (the customer's basis, its postcode and house numbers) names them no more
+        erased = [p["customer"] for p in persons]
+        for table in ("meta.household_basis", "meta.household_ties"):
+            assert con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] > 0
+            assert con.execute(f"SELECT count(*) FROM {table} WHERE customer_id IN ?", [erased]).fetchall()[0][0] == 0
         # sales stay as anonymous figures: receipts lost the card, not the revenue
         assert con.execute("SELECT count(*) FROM raw.pos_transactions").fetchall()[0][0] == world["receipts"]
     assert world["erase_seconds"] < 60

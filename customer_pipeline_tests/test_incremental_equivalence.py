@@ -72,7 +72,7 @@ def test_increments_give_the_customers_of_one_full_run(full_run, seed, tmp_path,
     _use(monkeypatch, landing, wh)
     bounds = [round(sum(SPLIT[: i + 1]) * len(files)) for i in range(len(SPLIT))]
     bounds[-1] = len(files)
-    modes, clusterings, start = [], [], 0
+    modes, clusterings, households, start = [], [], [], 0
     for end in bounds:
         for rel in files[start:end]:
             (landing / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -81,11 +81,15 @@ def test_increments_give_the_customers_of_one_full_run(full_run, seed, tmp_path,
         assert main(["run"]) == 0
         with duckdb.connect(str(wh), read_only=True) as con:
             state = dict(con.execute("SELECT key, value FROM identity.scoring_state").fetchall())
+            golden = dict(con.execute("SELECT key, value FROM meta.golden_state").fetchall())
         modes.append(state["last_mode"])
         clusterings.append(state["last_clustering"])
+        households.append(golden["last_households_decided"])
     assert modes[0] == "full" and "incremental" in modes[1:], modes
     # later increments cluster only what changed, read from the snapshots of the last clustering
     assert clusterings[0] == "components" and set(clusterings[1:]) == {"touched"}, clusterings
+    # and households are decided again only for the customers tied to the changed ones
+    assert households[0] == "every customer" and all(h.isdigit() for h in households[1:]), households
 
     result = engine_parity.compare(full_wh, wh)
     assert result["customers"]["rows"] > 250

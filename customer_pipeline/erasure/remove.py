@@ -10,6 +10,8 @@ import pyarrow as pa
 
 from customer_pipeline.erasure import register
 from customer_pipeline.erasure.identifiers import Person
+from customer_pipeline.identity.households import BASIS_TABLE as HOUSEHOLD_BASIS
+from customer_pipeline.identity.households import TIES_TABLE as HOUSEHOLD_TIES
 from customer_pipeline.quality.incremental import KEPT as QUALITY_KEPT
 from customer_pipeline.warehouse import table_exists
 
@@ -153,6 +155,8 @@ def _households(con, removed: dict) -> list[tuple[str, int | None]]:
         con.execute("DELETE FROM gold.households WHERE household_id IN ?", [gone]).fetchall()[0][0])
     removed["gold.household_id_history"] = _delete(
         con, "gold.household_id_history", f"old_id IN {_sql_list(gone)} OR new_id IN {_sql_list(gone)}")
+    for table in (HOUSEHOLD_BASIS, HOUSEHOLD_TIES):  # the person's basis, and its postcode and house numbers
+        removed[table] = _delete(con, table, "customer_id IN (SELECT v FROM _er_customers)")
     return [(h, n if n > 0 else None) for h, n in changes]
 
 

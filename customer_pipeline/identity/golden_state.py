@@ -102,13 +102,15 @@ def records_of(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame) -> tuple
     return records, xref
 
 
-def save(con: duckdb.DuckDBPyConnection, plan_: GoldenPlan, salt_: str) -> None:
-    """Remember this run's inputs (inside the caller's transaction, with the table they built)."""
+def save(con: duckdb.DuckDBPyConnection, plan_: GoldenPlan, salt_: str, households_decided: str = "") -> None:
+    """Remember this run's inputs (inside the caller's transaction, with the table they built) and what it did
+    (`households_decided`: how many customers' households were decided again, or "every customer")."""
     con.register("_golden_fps", plan_.fingerprints)
     con.execute(f"CREATE OR REPLACE TABLE {INPUTS_TABLE} AS SELECT * FROM _golden_fps")
     con.unregister("_golden_fps")
     values = {"salt": salt_, "last_mode": plan_.mode, "last_reason": plan_.reason,
               "last_rebuilt": str(len(plan_.fingerprints) if plan_.mode == "full" else len(plan_.rebuild)),
-              "last_removed": str(plan_.removed), "last_kept": str(plan_.kept)}
+              "last_removed": str(plan_.removed), "last_kept": str(plan_.kept),
+              "last_households_decided": households_decided}
     con.execute(f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR)")
     con.executemany(f"INSERT OR REPLACE INTO {STATE_TABLE} VALUES (?, ?)", list(values.items()))

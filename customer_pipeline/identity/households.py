@@ -374,6 +374,7 @@ def _households(con: duckdb.DuckDBPyConnection, now: datetime, max_members: int,
     now_ts = pd.Timestamp(now)
     now_ts = now_ts.tz_convert("UTC").tz_localize(None) if now_ts.tzinfo else now_ts
     _run(con, _GROUP, {"max_members": int(max_members)})
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _hh_ties_new AS {_tokens_sql('gnorm', 'rnorm')}")
     _run(con, _PARTS, {})
     fresh = fetch_pandas(con, "SELECT DISTINCT key FROM m WHERE key NOT IN (SELECT key FROM kept) ORDER BY key")
     taken = {r[0] for r in con.execute(
@@ -403,3 +404,152 @@ def with_household_ids(golden: pd.DataFrame, customers: pd.DataFrame) -> pd.Data
     out = golden.drop(columns=["household_id"], errors="ignore")
     out.insert(1, "household_id", out["customer_id"].map(ids).astype("string[pyarrow]"))
     return out
+
+
+# --- incremental households (issue 13) ---------------------------------------------------------------------------
+# A household is decided by the customers at its place (postcode or city: the same street spelt two ways, an
+# address without a postcode and the fuller one, the cap), the numbers its members give (a customer without a
+# street joins the home its numbers point to) and its members' previous ids. So a run that changed some
+# customers decides again only the customers tied to them through those, closed under the same ties: every
+# customer at a place one of them is or was at, holding a number one of them holds, or sharing a previous
+# household with one of them. Everyone else keeps the household and id they have.
+
+# When the customers to decide again are more than this share of all, everyone is decided again (cheaper).
+INCREMENTAL_MAX_SHARE = 0.3
+
+# A customer's place tokens: its household key is its street at its place (postcode, else city), and two
+# spellings of a street are read as one only with the same house numbers at the same place; an address without
+# a postcode is read as the fuller one on its street and city. So the customers whose keys can meet share a
+# place (or a city) and house numbers: `pn:` place + numbers, `cn:` city + numbers. Computed over normalised
+# rows (customer_id, s, pc, ci): the golden rows, and the records with a street at the customer's own place
+# (`addr0`: a record elsewhere is an old address).
+def _tokens_sql(golden: str, records: str) -> str:
+    numbers = "nullif(trim(regexp_replace(s, '[^0-9]+', ' ', 'g')), '')"
+    return f"""
+SELECT DISTINCT customer_id, token FROM (
+    SELECT customer_id, unnest(['pn:' || coalesce('pc:' || pc, 'city:' || ci) || '#' || {numbers},
+                                'cn:' || ci || '#' || {numbers}]) AS token FROM {golden}
+    UNION ALL
+    SELECT r.customer_id, unnest(['pn:' || coalesce('pc:' || coalesce(g.pc, r.pc), 'city:' || coalesce(g.ci, r.ci))
+                                  || '#' || {numbers.replace('(s,', '(r.s,')},
+                                  'cn:' || r.ci || '#' || {numbers.replace('(s,', '(r.s,')}])
+    FROM {records} AS r JOIN {golden} AS g USING (customer_id)
+    WHERE CASE WHEN g.pc IS NOT NULL THEN r.pc = g.pc ELSE r.ci = g.ci END
+) WHERE token IS NOT NULL"""
+
+
+# Every customer's tokens as of the last run (a customer's tokens change only when it is rebuilt).
+TIES_TABLE = "meta.household_ties"
+
+_TIES = f"""
+CREATE OR REPLACE TEMP TABLE _hh_gnorm AS
+SELECT customer_id, {_STREET} AS s, {_POSTCODE} AS pc, {_CITY} AS ci FROM golden_in SEMI JOIN _hh_changed USING (customer_id);
+
+CREATE OR REPLACE TEMP TABLE _hh_rnorm AS
+SELECT x.customer_id, {_STREET} AS s, {_POSTCODE} AS pc, {_CITY} AS ci
+FROM recs_in AS r JOIN xref_in AS x USING (record_id) SEMI JOIN _hh_changed USING (customer_id)
+WHERE r.street IS NOT NULL;
+
+CREATE OR REPLACE TEMP TABLE _hh_place AS
+SELECT customer_id, token FROM {TIES_TABLE} ANTI JOIN _hh_changed USING (customer_id)
+UNION ALL {_tokens_sql('_hh_gnorm', '_hh_rnorm')};
+
+CREATE OR REPLACE TEMP TABLE _hh_phone AS
+SELECT DISTINCT x.customer_id, r.phone_e164 AS phone
+FROM recs_in AS r JOIN xref_in AS x USING (record_id)
+WHERE coalesce(r.phone_valid, false) AND r.phone_e164 IS NOT NULL;
+
+CREATE OR REPLACE TEMP TABLE _hh_prev AS SELECT customer_id, household_id FROM prev_in WHERE household_id IS NOT NULL;
+
+-- the places the changed customers were at before this run
+CREATE OR REPLACE TEMP TABLE _hh_old_place AS
+SELECT DISTINCT token FROM {TIES_TABLE} SEMI JOIN _hh_changed USING (customer_id)
+"""
+
+_CLOSE = """
+CREATE OR REPLACE TEMP TABLE _hh_next AS
+WITH places AS (SELECT token FROM _hh_place SEMI JOIN _hh_affected USING (customer_id) UNION SELECT token FROM _hh_old_place),
+     phones AS (SELECT DISTINCT phone FROM _hh_phone SEMI JOIN _hh_affected USING (customer_id)),
+     ids AS (SELECT DISTINCT household_id FROM _hh_prev SEMI JOIN _hh_affected USING (customer_id))
+SELECT customer_id FROM _hh_affected
+UNION SELECT customer_id FROM _hh_place SEMI JOIN places USING (token)
+UNION SELECT customer_id FROM _hh_phone SEMI JOIN phones USING (phone)
+UNION SELECT customer_id FROM _hh_prev SEMI JOIN ids USING (household_id)
+"""
+
+
+def affected_customers(con: duckdb.DuckDBPyConnection, golden: str, changed: str, *,
+                       records: str = "staging.person_records", xref: str = "gold.customer_xref",
+                       previous_customers: str = "gold.golden_customers") -> int:
+    """Fill the temp table `_hh_affected(customer_id)` with the customers whose household may differ from the
+    last run because the customers in `changed` (a relation with `customer_id`: rebuilt and removed ones)
+    changed, closed under the ties above, and `_hh_affected_places(token)` with their places; returns how many.
+    `golden`: this run's golden rows (a query). Needs `TIES_TABLE` (the places everyone was at last run)."""
+    views = {
+        "golden_in": _typed(f"({golden})", ["customer_id", "street", "postcode", "city", "country"], []),
+        "recs_in": _typed(records, ["record_id", "street", "postcode", "city", "phone_e164"], [], ("phone_valid",)),
+        "xref_in": _typed(xref, ["customer_id", "record_id"], []),
+        "prev_in": _typed(previous_customers, ["customer_id", "household_id"], []),
+        "_hh_changed": _typed(f"({changed})", ["customer_id"], []),
+    }
+    try:
+        for name, sql in views.items():
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {sql}")
+        _run(con, _TIES, {})
+        con.execute("CREATE OR REPLACE TEMP TABLE _hh_affected AS SELECT DISTINCT customer_id FROM _hh_changed")
+        size = con.execute("SELECT count(*) FROM _hh_affected").fetchall()[0][0]
+        while True:
+            con.execute(_CLOSE)
+            grown = con.execute("SELECT count(*) FROM _hh_next").fetchall()[0][0]
+            con.execute("CREATE OR REPLACE TEMP TABLE _hh_affected AS SELECT * FROM _hh_next")
+            if grown == size:
+                con.execute("""CREATE OR REPLACE TEMP TABLE _hh_affected_places AS SELECT token FROM _hh_place
+                    SEMI JOIN _hh_affected USING (customer_id) UNION SELECT token FROM _hh_old_place""")
+                return size
+            size = grown
+    finally:
+        for name in ("_hh_place", "_hh_phone", "_hh_prev", "_hh_old_place", "_hh_next", "_hh_gnorm", "_hh_rnorm"):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+        for name in views:
+            con.execute(f"DROP VIEW IF EXISTS {name}")
+
+
+# Every customer's basis (BASES) and the addresses over the cap (their place and customers; no street), as last
+# decided: an incremental run decides some customers only, and the figures in the UI are over everyone.
+BASIS_TABLE = "meta.household_basis"
+OVER_CAP_TABLE = "meta.households_over_cap"
+# the place token (`affected_customers`) of an address key `street|pc:X|country` or `street|city:Y|country`
+_KEY_PLACE = ("'pn:' || split_part(address_key, '|', 2) || '#' || "
+              "nullif(trim(regexp_replace(split_part(address_key, '|', 1), '[^0-9]+', ' ', 'g')), '')")
+
+
+def state_exists(con: duckdb.DuckDBPyConnection) -> bool:
+    return all(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema || '.' || table_name = ?",
+                           [t]).fetchall()[0][0] for t in (BASIS_TABLE, OVER_CAP_TABLE, TIES_TABLE))
+
+
+def save(con: duckdb.DuckDBPyConnection, result: Households, partial: bool) -> None:
+    """Write gold.households and the state above (inside the caller's transaction). `partial`: `result` covers
+    the customers of `_hh_affected` (ids they held in `_hh_old_ids`, places in `_hh_affected_places`) only."""
+    con.register("_hh_frame", result.households)
+    con.register("_hh_basis", result.customers[["customer_id", "basis"]])
+    con.register("_hh_cap", result.over_cap)
+    try:
+        if partial:
+            con.execute("""CREATE OR REPLACE TABLE gold.households AS
+                SELECT * FROM gold.households WHERE household_id NOT IN (SELECT household_id FROM _hh_old_ids)
+                UNION ALL SELECT * FROM _hh_frame ORDER BY household_id""")
+            con.execute(f"DELETE FROM {BASIS_TABLE} WHERE customer_id IN (SELECT customer_id FROM _hh_affected)")
+            con.execute(f"INSERT INTO {BASIS_TABLE} SELECT customer_id, basis FROM _hh_basis")
+            con.execute(f"DELETE FROM {OVER_CAP_TABLE} WHERE place IN (SELECT token FROM _hh_affected_places)")
+            con.execute(f"INSERT INTO {OVER_CAP_TABLE} SELECT {_KEY_PLACE}, customers FROM _hh_cap")
+            con.execute(f"DELETE FROM {TIES_TABLE} WHERE customer_id IN (SELECT customer_id FROM _hh_affected)")
+            con.execute(f"INSERT INTO {TIES_TABLE} SELECT * FROM _hh_ties_new")
+        else:
+            con.execute("CREATE OR REPLACE TABLE gold.households AS SELECT * FROM _hh_frame")
+            con.execute(f"CREATE OR REPLACE TABLE {BASIS_TABLE} AS SELECT customer_id, basis FROM _hh_basis")
+            con.execute(f"CREATE OR REPLACE TABLE {OVER_CAP_TABLE} AS SELECT {_KEY_PLACE} AS place, customers FROM _hh_cap")
+            con.execute(f"CREATE OR REPLACE TABLE {TIES_TABLE} AS SELECT * FROM _hh_ties_new")
+    finally:
+        for name in ("_hh_frame", "_hh_basis", "_hh_cap"):
+            con.unregister(name)

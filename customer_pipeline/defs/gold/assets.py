@@ -11,6 +11,7 @@ from customer_pipeline.defs.resources import WarehouseResource
 from customer_pipeline.privacy import mask_frame
 from customer_pipeline.defs.sources.sla import WAREHOUSE_POOL
 from customer_pipeline.identity import golden_state
+from customer_pipeline.identity import households as hh
 from customer_pipeline.identity.households import MAX_MEMBERS, build_households_in
 from customer_pipeline.identity.survivorship import GOLDEN_COLUMNS, build_golden
 from customer_pipeline.warehouse import read_df, table_exists, transaction
@@ -49,14 +50,19 @@ def _now() -> dt.datetime:
 _GOLDEN_TABLE_COLUMNS = ["customer_id", "household_id", *GOLDEN_COLUMNS[1:]]
 
 
-def _write(con, plan: golden_state.GoldenPlan, salt: str, rebuilt: pd.DataFrame, household_ids: pd.DataFrame,
-           households: pd.DataFrame, history: pd.DataFrame) -> int:
+def _write(con, plan: golden_state.GoldenPlan, salt: str, rebuilt: pd.DataFrame, result: hh.Households,
+           partial: bool) -> int:
     """Both tables swapped and the id changes appended in one transaction: household_id always resolves.
     A full run writes `rebuilt`; an incremental one the kept rows of the last table plus `rebuilt`, every
-    row with this run's household_id."""
+    row with this run's household_id. With `partial` households, `result` holds the customers of
+    `_hh_affected` only (and `_hh_old_ids` the ids they held): everyone else keeps household and id."""
     con.register("_rebuilt", rebuilt[GOLDEN_COLUMNS])
-    con.register("_household_ids", household_ids[["customer_id", "household_id"]])
+    con.register("_household_ids", result.customers[["customer_id", "household_id"]])
     con.register("_current", plan.fingerprints[["customer_id"]])
+    ids = "_household_ids"
+    if partial:
+        ids = """(SELECT customer_id, household_id FROM _household_ids UNION ALL
+                  SELECT customer_id, household_id FROM gold.golden_customers ANTI JOIN _hh_affected USING (customer_id))"""
     columns = ", ".join("h.household_id" if c == "household_id" else f"g.{c}" for c in _GOLDEN_TABLE_COLUMNS)
     new_rows = "SELECT * FROM _rebuilt"
     kept = ""
@@ -72,12 +78,11 @@ def _write(con, plan: golden_state.GoldenPlan, salt: str, rebuilt: pd.DataFrame,
         with transaction(con):
             con.execute(f"""CREATE OR REPLACE TABLE gold.golden_customers AS
                 SELECT {columns} FROM ({kept} {new_rows}) AS g
-                LEFT JOIN _household_ids AS h USING (customer_id) ORDER BY g.customer_id""")
-            con.register("_frame", households)
-            con.execute("CREATE OR REPLACE TABLE gold.households AS SELECT * FROM _frame")
-            con.unregister("_frame")
-            golden_state.save(con, plan, salt)
-            con.register("_history", history)
+                LEFT JOIN {ids} AS h USING (customer_id) ORDER BY g.customer_id""")
+            hh.save(con, result, partial)
+            golden_state.save(con, plan, salt,
+                              households_decided=str(len(result.customers)) if partial else "every customer")
+            con.register("_history", result.history)
             con.execute("CREATE TABLE IF NOT EXISTS gold.household_id_history AS SELECT * FROM _history WHERE false")
             con.execute("INSERT INTO gold.household_id_history SELECT * FROM _history")
             con.unregister("_history")
@@ -85,6 +90,39 @@ def _write(con, plan: golden_state.GoldenPlan, salt: str, rebuilt: pd.DataFrame,
         for name in ("_rebuilt", "_household_ids", "_current"):
             con.unregister(name)
     return con.execute("SELECT count(*) FROM gold.household_id_history").fetchall()[0][0]
+
+
+def _households(con, plan: golden_state.GoldenPlan, now: dt.datetime) -> tuple[hh.Households, bool]:
+    """This run's households over `_rebuilt_places` and `_current`; (result, partial)."""
+    places = "SELECT * FROM _rebuilt_places"
+    if plan.mode == "incremental":
+        places = f"""SELECT {', '.join(_PLACE_COLUMNS)} FROM gold.golden_customers
+            SEMI JOIN _current USING (customer_id) ANTI JOIN _rebuilt_places USING (customer_id)
+            UNION ALL SELECT * FROM _rebuilt_places"""
+    previous_customers = previous_households = None
+    if table_exists(con, "gold.golden_customers") and "household_id" in {
+            r[0] for r in con.execute("DESCRIBE gold.golden_customers").fetchall()}:
+        previous_customers = "gold.golden_customers"
+    if table_exists(con, "gold.households"):
+        previous_households = "gold.households"
+    if plan.mode == "incremental" and previous_customers and previous_households and hh.state_exists(con):
+        changed = """SELECT customer_id FROM _rebuilt_places
+            UNION SELECT customer_id FROM gold.golden_customers ANTI JOIN _current USING (customer_id)"""
+        affected = hh.affected_customers(con, places, changed)
+        if affected <= hh.INCREMENTAL_MAX_SHARE * len(plan.fingerprints):
+            con.execute("CREATE OR REPLACE TEMP TABLE _hh_old_ids AS SELECT DISTINCT household_id FROM "
+                        "gold.golden_customers SEMI JOIN _hh_affected USING (customer_id) WHERE household_id IS NOT NULL")
+            mine = "SEMI JOIN _hh_affected USING (customer_id)"
+            result = build_households_in(
+                con, f"SELECT * FROM ({places}) {mine}", now,
+                records=f"(SELECT * FROM staging.person_records SEMI JOIN (SELECT record_id FROM gold.customer_xref {mine}) "
+                        "USING (record_id))",
+                xref=f"(SELECT * FROM gold.customer_xref {mine})",
+                previous_customers=f"(SELECT customer_id, household_id FROM gold.golden_customers {mine})",
+                previous_households=previous_households)
+            return result, True
+    return build_households_in(con, places, now, previous_customers=previous_customers,
+                               previous_households=previous_households), False
 
 
 def _golden_metadata(con) -> dict:
@@ -107,29 +145,34 @@ def _golden_metadata(con) -> dict:
     }
 
 
-def _households_metadata(result, customers: int) -> dict:
-    hh = result.households
-    sizes = hh["members"].value_counts().sort_index()
-    histogram = "\n".join(["| members | households |", "| ---: | ---: |"]
-                          + [f"| {int(k)} | {int(v):,} |" for k, v in sizes.items()])
-    largest = hh.sort_values(["members", "household_id"], ascending=[False, True]).head(1)
-    without = int(result.customers["household_id"].isna().sum())
-    basis = result.customers["basis"].value_counts().to_dict()
+def _households_metadata(con, customers: int) -> dict:
+    """Figures of gold.households and of every customer's household basis as written (SQL: an incremental run
+    decided only some customers)."""
+    sizes = con.execute("SELECT members, count(*) FROM gold.households GROUP BY 1 ORDER BY 1").fetchall()
+    histogram = "\n".join(["| members | households |", "| ---: | ---: |"] + [f"| {int(k)} | {int(v):,} |" for k, v in sizes])
+    largest = con.execute("SELECT members, household_id FROM gold.households ORDER BY members DESC, household_id "
+                          "LIMIT 1").fetchall()
+    rows = con.execute("SELECT count(*) FROM gold.households").fetchall()[0][0]
+    without = con.execute("SELECT count(*) FROM gold.golden_customers WHERE household_id IS NULL").fetchall()[0][0]
+    basis = dict(con.execute(f"SELECT basis, count(*) FROM {hh.BASIS_TABLE} GROUP BY 1").fetchall())
+    over_cap, at_over_cap = con.execute(f"SELECT count(*), coalesce(sum(customers), 0) FROM {hh.OVER_CAP_TABLE}"
+                                        ).fetchall()[0]
+    preview = con.execute("SELECT * EXCLUDE (address, landline) FROM gold.households ORDER BY household_id LIMIT 5").df()
     return {
-        "dagster/row_count": dg.MetadataValue.int(len(hh)),
+        "dagster/row_count": dg.MetadataValue.int(int(rows)),
         "dagster/column_schema": HOUSEHOLD_SCHEMA,
         "members_histogram": dg.MetadataValue.md(histogram),
-        "largest_household": dg.MetadataValue.int(int(largest["members"].iloc[0]) if len(largest) else 0),
-        "largest_household_id": dg.MetadataValue.text(str(largest["household_id"].iloc[0]) if len(largest) else "none"),
-        "customers_without_household": dg.MetadataValue.int(without),
+        "largest_household": dg.MetadataValue.int(int(largest[0][0]) if largest else 0),
+        "largest_household_id": dg.MetadataValue.text(str(largest[0][1]) if largest else "none"),
+        "customers_without_household": dg.MetadataValue.int(int(without)),
         "customers_without_household_share": dg.MetadataValue.float(round(without / customers, 4) if customers else 0.0),
         # address: placed by their street; phone: no street, joined through a shared number;
         # over_cap: their address holds more customers than max_members; no_address: no usable street
         "customers_by_basis": dg.MetadataValue.json({str(k): int(v) for k, v in basis.items()}),
-        "addresses_over_cap": dg.MetadataValue.int(len(result.over_cap)),
-        "customers_at_addresses_over_cap": dg.MetadataValue.int(int(result.over_cap["customers"].sum())),
+        "addresses_over_cap": dg.MetadataValue.int(int(over_cap)),
+        "customers_at_addresses_over_cap": dg.MetadataValue.int(int(at_over_cap)),
         "max_members": dg.MetadataValue.int(MAX_MEMBERS),
-        "preview": dg.MetadataValue.md(hh.drop(columns=["address", "landline"]).head(5).to_markdown(index=False)),
+        "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
     }
 
 
@@ -168,36 +211,26 @@ def golden_customers(context: dg.AssetExecutionContext, config: GoldenConfig, wa
             # only the customers whose records changed are built again
             records_part, xref_part = golden_state.records_of(con, plan.rebuild)
             rebuilt = build_golden(records_part, xref_part, now)
-        # households see everyone: the kept golden rows and the rebuilt ones, every record's address and phone,
-        # grouped in SQL where they are (docs/households.md)
+        # households: every customer in a full run; in an incremental one the customers tied (by place, number or
+        # previous household) to those rebuilt or removed, the rest keeping theirs (docs/households.md)
         con.register("_rebuilt_places", rebuilt[list(_PLACE_COLUMNS)])
         con.register("_current", plan.fingerprints[["customer_id"]])
-        places = "SELECT * FROM _rebuilt_places"
-        if plan.mode == "incremental":
-            places = f"""SELECT {', '.join(_PLACE_COLUMNS)} FROM gold.golden_customers
-                SEMI JOIN _current USING (customer_id) ANTI JOIN _rebuilt_places USING (customer_id)
-                UNION ALL SELECT * FROM _rebuilt_places"""
-        previous_customers = previous_households = None
-        if table_exists(con, "gold.golden_customers") and "household_id" in {
-                r[0] for r in con.execute("DESCRIBE gold.golden_customers").fetchall()}:
-            previous_customers = "gold.golden_customers"
-        if table_exists(con, "gold.households"):
-            previous_households = "gold.households"
         try:
-            result = build_households_in(con, places, now, previous_customers=previous_customers,
-                                         previous_households=previous_households)
+            result, partial = _households(con, plan, now)
+            history_total = _write(con, plan, salt, rebuilt, result, partial)
         finally:
             con.unregister("_rebuilt_places")
             con.unregister("_current")
-    with warehouse.connect() as con:
-        history_total = _write(con, plan, salt, rebuilt, result.customers, result.households, result.history)
+            for name in ("_hh_affected", "_hh_affected_places", "_hh_old_ids", "_hh_ties_new"):
+                con.execute(f"DROP TABLE IF EXISTS {name}")
         tables = {t: table_metadata(con, t) for t in ("gold.golden_customers", "gold.household_id_history")}
         golden_metadata = _golden_metadata(con)
+        households_metadata = _households_metadata(con, len(plan.fingerprints))
     customers = len(plan.fingerprints)
     changes = result.history.groupby("reason").size().to_dict() if len(result.history) else {}
     how = (f"full ({plan.reason})" if plan.mode == "full"
            else f"incremental: {len(rebuilt)} rebuilt, {plan.removed} removed, {plan.kept} kept")
-    context.log.info(f"{customers} golden customers in {len(result.households)} households ({how}); "
+    context.log.info(f"{customers} golden customers; households decided for {len(result.customers)} ({how}); "
                      f"household id changes this run {changes}")
     yield dg.MaterializeResult(asset_key=GOLDEN_KEY, metadata={
         **golden_metadata, **tables["gold.golden_customers"],
@@ -205,7 +238,9 @@ def golden_customers(context: dg.AssetExecutionContext, config: GoldenConfig, wa
         "customers_rebuilt_this_run": dg.MetadataValue.int(len(rebuilt)),
         "customers_removed_this_run": dg.MetadataValue.int(plan.removed),
     })
-    yield dg.MaterializeResult(asset_key=HOUSEHOLDS_KEY, metadata=_households_metadata(result, customers))
+    households_metadata["decided_this_run"] = dg.MetadataValue.text(
+        f"{len(result.customers)} customers tied to the changed ones" if partial else "every customer")
+    yield dg.MaterializeResult(asset_key=HOUSEHOLDS_KEY, metadata=households_metadata)
     yield dg.MaterializeResult(asset_key=HOUSEHOLD_HISTORY_KEY, metadata={
         "dagster/row_count": dg.MetadataValue.int(int(history_total)),
         **tables["gold.household_id_history"],
