@@ -407,12 +407,12 @@ def with_household_ids(golden: pd.DataFrame, customers: pd.DataFrame) -> pd.Data
 
 
 # --- incremental households (issue 13) ---------------------------------------------------------------------------
-# A household is decided by the customers at its place (postcode or city: the same street spelt two ways, an
+# A household is decided by the customers at its address (the same street spelt two ways at one place, an
 # address without a postcode and the fuller one, the cap), the numbers its members give (a customer without a
 # street joins the home its numbers point to) and its members' previous ids. So a run that changed some
 # customers decides again only the customers tied to them through those, closed under the same ties: every
-# customer at a place one of them is or was at, holding a number one of them holds, or sharing a previous
-# household with one of them. Everyone else keeps the household and id they have.
+# customer sharing a place token (below) with one of them now or at the last run, holding a number one of them
+# holds, or sharing a previous household with one of them. Everyone else keeps the household and id they have.
 
 # When the customers to decide again are more than this share of all, everyone is decided again (cheaper).
 INCREMENTAL_MAX_SHARE = 0.3
