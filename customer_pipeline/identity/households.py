@@ -15,6 +15,7 @@ import pandas as pd
 from customer_pipeline.identity.clustering import arrow_table, fetch_pandas, typed_frame
 from customer_pipeline.identity.ids import mint_ids
 from customer_pipeline.identity.splink_model import _street_expr
+from customer_pipeline.warehouse import table_exists
 
 # More customers than this at one address are not a household to mail: a block of flats typed without
 # flat numbers, a care home or student hall, a PO box, a business, the store's own address given for
@@ -524,8 +525,7 @@ _KEY_PLACE = ("'pn:' || split_part(address_key, '|', 2) || '#' || "
 
 
 def state_exists(con: duckdb.DuckDBPyConnection) -> bool:
-    return all(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema || '.' || table_name = ?",
-                           [t]).fetchall()[0][0] for t in (BASIS_TABLE, OVER_CAP_TABLE, TIES_TABLE))
+    return all(table_exists(con, t) for t in (BASIS_TABLE, OVER_CAP_TABLE, TIES_TABLE))
 
 
 def save(con: duckdb.DuckDBPyConnection, result: Households, partial: bool) -> None:
