@@ -422,3 +422,41 @@ def test_one_doubtful_link_between_two_groups_is_cut_and_reviewed_but_a_strong_o
     assert members(cluster(["a1", "a2", "b1", "b2"], strong, ACCEPT, REVIEW_LOW)[0]) == {frozenset({"a1", "a2", "b1", "b2"})}
     lone = links_frame(splink("a1", "a2", 25.0), splink("a3", "a2", 25.0), splink("a2", "c", 12.0))
     assert members(cluster(["a1", "a2", "a3", "c"], lone, ACCEPT, REVIEW_LOW)[0]) == {frozenset({"a1", "a2", "a3", "c"})}
+
+
+def test_namesakes_held_together_only_by_a_record_without_birth_date_are_split():
+    # father and son, one name, one address: each linked to the shop account that has no birth date
+    links = links_frame(splink("sr", "acct", 25.3), splink("jr", "acct", 25.0), splink("jr", "jr2", 29.0))
+    people = _people(("sr", "thomas", "1964-08-01"), ("acct", "thomas", None), ("jr", "thomas", "1997-06-09"),
+                     ("jr2", "thomas", None))
+    clusters, queue = cluster(["sr", "acct", "jr", "jr2"], links, ACCEPT, REVIEW_LOW, people=people)
+    assert members(clusters) == {frozenset({"sr", "acct"}), frozenset({"jr", "jr2"})}
+    assert set(zip(queue.loc[queue["reason"] == "conflict_split", "record_id_l"],
+                   queue.loc[queue["reason"] == "conflict_split", "record_id_r"])) == {("acct", "jr")}
+
+
+def test_a_birth_date_the_model_accepted_directly_is_not_a_conflict():
+    # a duplicate whose birth date was replaced (FEBRL), linked directly to a record of the other date:
+    # the disagreement was scored and accepted, so the cluster stands
+    links = links_frame(splink("orig", "dup1", 30.0), splink("odd", "dup1", 11.5), splink("odd", "acct", 14.0),
+                        splink("acct", "orig", 22.0))
+    people = _people(("orig", "jake", "1967-02-27"), ("dup1", "jake", "1967-02-27"), ("odd", "jake", "1978-07-27"),
+                     ("acct", "jake", None))
+    clusters, queue = cluster(["orig", "dup1", "odd", "acct"], links, ACCEPT, REVIEW_LOW, people=people)
+    assert members(clusters) == {frozenset({"orig", "dup1", "odd", "acct"})}
+    assert "conflict_split" not in set(queue["reason"])
+
+
+def test_first_names_held_together_only_by_a_record_without_first_name_are_split():
+    # a call-center contact with the surname and the family's landline bridges charles and ian
+    links = links_frame(splink("charles", "cc_charles", 32.0), splink("cc_charles", "cc_family", 20.9),
+                        splink("cc_family", "ian", 20.5))
+    people = _people(("charles", "charles", None), ("cc_charles", "charles", None), ("cc_family", None, None),
+                     ("ian", "ian", "2005-02-01"))
+    clusters, _ = cluster(["charles", "cc_charles", "cc_family", "ian"], links, ACCEPT, REVIEW_LOW, people=people)
+    assert members(clusters) == {frozenset({"charles", "cc_charles", "cc_family"}), frozenset({"ian"})}
+    # linked directly, far-apart first names stand (typo-ridden data replaces first names in true duplicates)
+    direct = links_frame(splink("charles", "ian", 22.0))
+    clusters, _ = cluster(["charles", "ian"], direct, ACCEPT, REVIEW_LOW,
+                          people=_people(("charles", "charles", None), ("ian", "ian", "2005-02-01")))
+    assert members(clusters) == {frozenset({"charles", "ian"})}

@@ -249,26 +249,76 @@ def _names_compatible(a: dict, b: dict) -> bool:
     return jellyfish.jaro_winkler_similarity(fa, fb) >= 0.8
 
 
+def _dates_apart(da: str, db: str) -> bool:
+    """Two birth dates (ISO text) one person would not have: not one digit apart, not day and month swapped."""
+    import jellyfish
+
+    if da == db or jellyfish.damerau_levenshtein_distance(da, db) <= 1:
+        return False
+    return not (da[:4] == db[:4] and da[5:7] == db[8:10] and da[8:10] == db[5:7])
+
+
+def _text(value) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def conflicting(a: dict, b: dict) -> bool:
     """Two records that cannot be one person: both birth dates known and really different (not one
     digit, not day and month swapped) and first names one person would not write. What a household
     looks like (one address, one phone, one surname). First names alone are not enough: typo-ridden
     data (FEBRL) has true duplicates whose first names are far apart."""
-    import jellyfish
-
-    fa, fb, da, db = a.get("first_name_norm"), b.get("first_name_norm"), a.get("birth_date"), b.get("birth_date")
-    if not all(isinstance(x, str) and x for x in (fa, fb, da, db)):
-        return False
-    if da == db or jellyfish.damerau_levenshtein_distance(da, db) <= 1:
-        return False
-    if da[:4] == db[:4] and da[5:7] == db[8:10] and da[8:10] == db[5:7]:
+    fa, fb, da, db = (_text(a.get("first_name_norm")), _text(b.get("first_name_norm")),
+                      _text(a.get("birth_date")), _text(b.get("birth_date")))
+    if not (fa and fb and da and db) or not _dates_apart(da, db):
         return False
     return not _names_compatible(a, b)
 
 
+def _components(codes: list[int], pairs: list[tuple[int, int]]) -> dict[int, int]:
+    """Union-find over `codes` joined by `pairs` (both ends in codes): each code's component root."""
+    part = {c: c for c in codes}
+
+    def top(x: int) -> int:
+        while part[x] != x:
+            part[x] = part[part[x]]
+            x = part[x]
+        return x
+
+    for u, v in pairs:
+        part[top(u)] = top(v)
+    return {c: top(c) for c in codes}
+
+
+def conflict_pairs(codes: list[int], edges: list[tuple[int, int]], people: dict[int, dict]) -> list[tuple[int, int]]:
+    """The pairs of one cluster (`codes`, joined by `edges`) that cannot be one person.
+
+    1. `conflicting`: really different birth dates and first names one person would not write.
+    2. Really different birth dates, and the records that hold a birth date are not linked to each other
+       across the two dates: the cluster holds them together only through records without a birth date,
+       which cannot tell a parent from a child of the same name (two people, one address, one phone).
+       Where the data links a record of one date to a record of the other directly, the model accepted the
+       disagreement (a typo or a replaced value in one record: FEBRL's duplicates), and it stands.
+    3. The same for first names one person would not write, held together only through records without a
+       first name (a call-center contact with a surname and the family's phone).
+    """
+    first = {c: _text(people[c].get("first_name_norm")) for c in codes}
+    birth = {c: _text(people[c].get("birth_date")) for c in codes}
+    named = _components([c for c in codes if first[c]], [(u, v) for u, v in edges if first.get(u) and first.get(v)])
+    dated = _components([c for c in codes if birth[c]], [(u, v) for u, v in edges if birth.get(u) and birth.get(v)])
+    out = []
+    for i, a in enumerate(codes):
+        for b in codes[i + 1:]:
+            dates_apart = bool(birth[a] and birth[b]) and _dates_apart(birth[a], birth[b])
+            names_apart = bool(first[a] and first[b]) and not _names_compatible(people[a], people[b])
+            if ((dates_apart and names_apart) or (dates_apart and dated[a] != dated[b])
+                    or (names_apart and named[a] != named[b])):
+                out.append((a, b))
+    return out
+
+
 def split_conflicts(n: int, el: np.ndarray, er: np.ndarray, ep: np.ndarray, hard: np.ndarray, root: np.ndarray,
                     people: dict[int, dict]) -> np.ndarray:
-    """Edges to cut so that no cluster holds two records that `conflicting` says are two people.
+    """Edges to cut so that no cluster holds two records that `conflict_pairs` says are two people.
 
     For each cluster with such a pair: the maximum spanning tree of its edges (by probability), then
     the weakest edge on the tree path between the two records is cut (hard edges, deterministic links
@@ -278,13 +328,17 @@ def split_conflicts(n: int, el: np.ndarray, er: np.ndarray, ep: np.ndarray, hard
     cut = np.zeros(len(el), dtype=bool)
     members: dict[int, list[int]] = {}
     for code in np.flatnonzero(np.bincount(root, minlength=n)[root] > 1):
-        if code in people:
+        if int(code) in people:
             members.setdefault(int(root[code]), []).append(int(code))
+    # the edges of each cluster, in edge order (a stable sort by cluster)
+    by_cluster = np.argsort(root[el], kind="stable")
+    edge_roots = root[el][by_cluster]
     for cluster_root, codes in members.items():
-        pairs = [(a, b) for i, a in enumerate(codes) for b in codes[i + 1:] if conflicting(people[a], people[b])]
-        if not pairs:
+        if len(codes) < 2:
             continue
-        in_cluster = np.flatnonzero(root[el] == cluster_root)
+        in_cluster = by_cluster[np.searchsorted(edge_roots, cluster_root, "left"):
+                                np.searchsorted(edge_roots, cluster_root, "right")]
+        pairs = conflict_pairs(codes, [(int(el[e]), int(er[e])) for e in in_cluster], people)
         while pairs:
             active = [e for e in in_cluster if not cut[e]]
             # maximum spanning forest (Kruskal, strongest first)
@@ -456,11 +510,23 @@ def cluster(
             con.register("people_in", arrow_table(people.reindex(columns=cols).astype("string")))
             rows = con.execute("SELECT i.code, p.first_name_norm, p.first_name_group, p.last_name_norm, p.birth_date "
                                "FROM ids AS i JOIN people_in AS p USING (record_id)").fetchall()
-            known = pd.DataFrame(rows, columns=["code", "f", "g", "l", "d"]).dropna(subset=["f", "d"])
+            known = pd.DataFrame(rows, columns=["code", "f", "g", "l", "d"]).dropna(subset=["f", "d"], how="all")
             known["root"] = root[known["code"].to_numpy(dtype=np.int64)] if len(known) else []
-            # only clusters with two first names and two birth dates can hold a conflict
+            # only clusters with two first names and two birth dates, or with records of two birth dates (first
+            # names) joined only through records without one, can hold a conflict (conflict_pairs)
+            codes = known["code"].to_numpy(dtype=np.int64)
+            for col, part in (("f", "pf"), ("d", "pd")):
+                has = np.zeros(n, dtype=bool)
+                has[codes[known[col].notna().to_numpy()]] = True
+                both = has[el] & has[er]
+                known[part] = np.where(known[col].notna(), connected_components(n, el[both], er[both])[codes], -1)
             spread = known.groupby("root").agg(nf=("f", "nunique"), nd=("d", "nunique"))
-            suspect = known[known["root"].isin(spread.index[(spread["nf"] > 1) & (spread["nd"] > 1)])]
+            for part in ("pf", "pd"):
+                spread["c" + part[1]] = known.loc[known[part] >= 0, ["root", part]].drop_duplicates() \
+                    .groupby("root").size().reindex(spread.index, fill_value=0)
+            maybe = ((spread["nf"] > 1) & (spread["nd"] > 1)) | ((spread["nd"] > 1) & (spread["cd"] > 1)) \
+                | ((spread["nf"] > 1) & (spread["cf"] > 1))
+            suspect = known[known["root"].isin(spread.index[maybe])]
             by_code = {int(c): {"first_name_norm": f, "first_name_group": g, "last_name_norm": ln, "birth_date": d}
                        for c, f, g, ln, d in suspect[["code", "f", "g", "l", "d"]].itertuples(index=False)}
             cut = split_conflicts(n, el, er, ep, hard, root, by_code)
