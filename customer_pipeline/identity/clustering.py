@@ -384,8 +384,12 @@ def weak_bridges(n: int, el: np.ndarray, er: np.ndarray, ew: np.ndarray, hard: n
     cut = np.zeros(len(el), dtype=bool)
     sizes = np.bincount(root, minlength=n)
     candidate = (~hard) & (ew < max_weight) & (sizes[root[el]] >= 4)
+    # the edges of each cluster, in edge order (a stable sort by cluster)
+    by_cluster = np.argsort(root[el], kind="stable")
+    edge_roots = root[el][by_cluster]
     for cluster_root in np.unique(root[el[candidate]]):
-        edges = np.flatnonzero(root[el] == cluster_root)
+        edges = by_cluster[np.searchsorted(edge_roots, cluster_root, "left"):
+                           np.searchsorted(edge_roots, cluster_root, "right")]
         adj: dict[int, list[tuple[int, int]]] = {}
         for e in edges:
             adj.setdefault(int(el[e]), []).append((int(er[e]), int(e)))
@@ -508,9 +512,10 @@ def cluster(
         if people is not None and len(el):
             cols = ["record_id", "first_name_norm", "first_name_group", "last_name_norm", "birth_date"]
             con.register("people_in", arrow_table(people.reindex(columns=cols).astype("string")))
-            rows = con.execute("SELECT i.code, p.first_name_norm, p.first_name_group, p.last_name_norm, p.birth_date "
-                               "FROM ids AS i JOIN people_in AS p USING (record_id)").fetchall()
-            known = pd.DataFrame(rows, columns=["code", "f", "g", "l", "d"]).dropna(subset=["f", "d"], how="all")
+            known = fetch_pandas(con, "SELECT i.code, p.first_name_norm AS f, p.first_name_group AS g, "
+                                      "p.last_name_norm AS l, p.birth_date AS d "
+                                      "FROM ids AS i JOIN people_in AS p USING (record_id) "
+                                      "WHERE p.first_name_norm IS NOT NULL OR p.birth_date IS NOT NULL ORDER BY i.code")
             known["root"] = root[known["code"].to_numpy(dtype=np.int64)] if len(known) else []
             # only clusters with two first names and two birth dates, or with records of two birth dates (first
             # names) joined only through records without one, can hold a conflict (conflict_pairs)
