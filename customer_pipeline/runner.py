@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from customer_pipeline import run_gate, warehouse
+from customer_pipeline import memory, run_gate, warehouse
 from customer_pipeline.identity import model_store
 
 # `full`: every step that works incrementally does everything again (after a model retrain, a rules or suite
@@ -98,6 +98,8 @@ def run(instance: dg.DagsterInstance, warehouse_path, *, full: bool = False, lis
         run_id = str(uuid.uuid4())
         if listener is not None:
             instance.add_event_listener(run_id, listener)
+        # steps run in this process: freed memory goes back to the OS as each ends (customer_pipeline/memory.py)
+        instance.add_event_listener(run_id, memory.step_end_listener)
         out.results.append(job.execute_in_process(
             run_config=_run_config(config, graph, selection), instance=instance, raise_on_error=False, run_id=run_id, tags=tags,
             asset_selection=list(selection)))
