@@ -1,9 +1,12 @@
 """Time from a new landing file to a new gold.golden_customers through the sensor path (dagster dev).
 
     python benchmarks/sensor_latency.py [--persons 2000] [--port 3999]
+    python benchmarks/sensor_latency.py --workdir /tmp/scale1m --settle 300   # the 1M warehouse of scale.py
 
 Generates the demo sample into a work folder, loads it once in process (the warehouse is warm, as in
-production), starts `dagster dev` (webserver + daemon, QueuedRunCoordinator) on that folder, drops one new
+production); with `--workdir`, copies the landing folder, warehouse and artefacts a `scale.py` run left there
+and builds them once with `customer-pipeline run --full` into this run's Dagster instance (so that the
+automation finds every asset materialised, as on a deployment that has been running). Then it starts `dagster dev` (webserver + daemon, QueuedRunCoordinator) on that folder, drops one new
 POS loyalty file into pos/ and prints when the landing sensor's run, the downstream run and the new
 golden_customers materialisation happen. Not a test: it prints figures.
 """
@@ -26,6 +29,9 @@ def main() -> int:
     parser.add_argument("--persons", type=int, default=2000)
     parser.add_argument("--port", type=int, default=3999)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--workdir", default=None, help="copy landing/ and warehouse.duckdb from here (scale.py)")
+    parser.add_argument("--settle", type=float, default=120,
+                        help="seconds dagster dev runs before the new file (first ticks and runs settle)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sensor_latency_"))
     home = work / "dagster_home"
@@ -35,9 +41,20 @@ def main() -> int:
            "CUSTOMER_PIPELINE_WAREHOUSE": str(work / "warehouse.duckdb"), "SHOP_DB_URL": "",
            "CUSTOMER_PIPELINE_PG_URL": "", "DAGSTER_HOME": str(home)}
     cli = [sys.executable, "-m", "customer_pipeline.cli"]
-    subprocess.run(cli + ["sample", "--persons", str(args.persons), "--out", str(work / "landing")],
-                   env=env, check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(cli + ["run"], env=env, check=True, stdout=subprocess.DEVNULL)
+    if args.workdir:
+        source = Path(args.workdir)
+        shutil.copytree(source / "landing", work / "landing")
+        shutil.copy(source / "warehouse.duckdb", work / "warehouse.duckdb")
+        if (source / "warehouse.artifacts").is_dir():
+            shutil.copytree(source / "warehouse.artifacts", work / "warehouse.artifacts")
+        started = time.perf_counter()
+        subprocess.run(cli + ["run", "--full"], env=env, check=True, stdout=subprocess.DEVNULL)
+        print(f"work folder {work}: copied from {source}, built once with run --full in "
+              f"{time.perf_counter() - started:.0f}s", flush=True)
+    else:
+        subprocess.run(cli + ["sample", "--persons", str(args.persons), "--out", str(work / "landing")],
+                       env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(cli + ["run"], env=env, check=True, stdout=subprocess.DEVNULL)
 
     import dagster as dg
 
@@ -48,7 +65,7 @@ def main() -> int:
         preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL), signal.signal(signal.SIGTERM, signal.SIG_DFL)),
     )
     try:
-        time.sleep(120)  # webserver, daemon, first sensor ticks and the automation's first runs settle
+        time.sleep(args.settle)  # webserver, daemon, first sensor ticks and the automation's first runs settle
         pos = work / "landing" / "pos"
         template = max(pos.glob("loyalty_signups_*.csv"), key=lambda p: p.stat().st_size)
         lines = template.read_text(encoding="utf-8").splitlines()

@@ -17,7 +17,11 @@ from customer_pipeline.ingest.formats import APP_EVENTS_FOLDER, CSV_FAMILIES
 from customer_pipeline.warehouse import table_exists
 
 LANDING_FOLDERS = {"pos": "pos", "call_center": "call_center", "app": "app_events", "suppression": "suppression"}
-SENSOR_INTERVAL_SECONDS = 30
+# A landing sensor's tick is a stat() of its folder's files (hashes only for new sizes or times): every 10 s.
+# The automation sensor evaluates every downstream asset's condition: every 15 s. At 30 s each, waiting for
+# the two ticks was most of the time from a new file to the golden table (docs/benchmarks.md, 2026-12-07).
+SENSOR_INTERVAL_SECONDS = 10
+AUTOMATION_INTERVAL_SECONDS = 15
 HASH_CHARS = 16
 
 # Everything that is not a raw load: staging, quality report, identity, gold, freshness, publish; not assets
@@ -153,7 +157,7 @@ def downstream_sensor(name: str = "downstream_automation_sensor") -> dg.Automati
             target=DOWNSTREAM,
             run_tags=WAREHOUSE_TAGS,
             default_status=_sensor_status(),
-            minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+            minimum_interval_seconds=AUTOMATION_INTERVAL_SECONDS,
             use_user_code_server=True,
             default_condition=DOWNSTREAM_CONDITION,
             description="Staging, quality, identity, gold, freshness and publish follow their upstreams (eager, "
