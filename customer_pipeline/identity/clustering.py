@@ -262,18 +262,6 @@ def _text(value) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def conflicting(a: dict, b: dict) -> bool:
-    """Two records that cannot be one person: both birth dates known and really different (not one
-    digit, not day and month swapped) and first names one person would not write. What a household
-    looks like (one address, one phone, one surname). First names alone are not enough: typo-ridden
-    data (FEBRL) has true duplicates whose first names are far apart."""
-    fa, fb, da, db = (_text(a.get("first_name_norm")), _text(b.get("first_name_norm")),
-                      _text(a.get("birth_date")), _text(b.get("birth_date")))
-    if not (fa and fb and da and db) or not _dates_apart(da, db):
-        return False
-    return not _names_compatible(a, b)
-
-
 def _components(codes: list[int], pairs: list[tuple[int, int]]) -> dict[int, int]:
     """Union-find over `codes` joined by `pairs` (both ends in codes): each code's component root."""
     part = {c: c for c in codes}
@@ -292,7 +280,9 @@ def _components(codes: list[int], pairs: list[tuple[int, int]]) -> dict[int, int
 def conflict_pairs(codes: list[int], edges: list[tuple[int, int]], people: dict[int, dict]) -> list[tuple[int, int]]:
     """The pairs of one cluster (`codes`, joined by `edges`) that cannot be one person.
 
-    1. `conflicting`: really different birth dates and first names one person would not write.
+    1. Really different birth dates (`_dates_apart`) and first names one person would not write: what a
+       household looks like (one address, one phone, one surname). First names alone are not enough
+       anywhere in the cluster: typo-ridden data (FEBRL) has true duplicates whose first names are far apart.
     2. Really different birth dates, and the records that hold a birth date are not linked to each other
        across the two dates: the cluster holds them together only through records without a birth date,
        which cannot tell a parent from a child of the same name (two people, one address, one phone).
