@@ -6,8 +6,9 @@
 Generates the demo sample into a work folder, loads it once in process (the warehouse is warm, as in
 production); with `--workdir`, copies the landing folder, warehouse and artefacts a `scale.py` run left there
 and builds them once with `customer-pipeline run --full` into this run's Dagster instance (so that the
-automation finds every asset materialised, as on a deployment that has been running). Then it starts `dagster dev` (webserver + daemon, QueuedRunCoordinator) on that folder, drops one new
-POS loyalty file into pos/ and prints when the landing sensor's run, the downstream run and the new
+automation finds every asset materialised, as on a deployment that has been running). Then it starts
+`dagster dev` (webserver + daemon, QueuedRunCoordinator) on that folder, drops one new POS loyalty file into
+pos/ and prints when the landing sensor's run, the downstream run and the new
 golden_customers materialisation happen. Not a test: it prints figures.
 """
 

@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,7 +44,15 @@ def memory_limit() -> str | None:
     sessions are not limited by this (`CUSTOMER_PIPELINE_SPLINK_MEMORY_LIMIT`): at 2GB scoring spilled and
     took 142 s instead of 84 s."""
     value = os.environ.get("CUSTOMER_PIPELINE_DUCKDB_MEMORY_LIMIT", "").strip() or DEFAULT_MEMORY_LIMIT
-    return None if value.lower() == "none" else value
+    if value.lower() == "none":
+        return None
+    if not _MEMORY.fullmatch(value):
+        raise ValueError(f"CUSTOMER_PIPELINE_DUCKDB_MEMORY_LIMIT={value!r}: expected a size such as 2GB, 1.5GB, "
+                         "500MiB, or none")
+    return value
+
+
+_MEMORY = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B|B)", re.IGNORECASE)
 
 
 @contextlib.contextmanager

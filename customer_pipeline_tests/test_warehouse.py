@@ -61,3 +61,18 @@ def test_read_df_gives_what_df_gives(where):
     assert list(fast.columns) == list(slow.columns)
     assert {c: str(fast[c].dtype) for c in fast} == {c: str(slow[c].dtype) for c in slow}
     assert fast.astype(str).equals(slow.astype(str))
+
+
+def test_connections_take_the_memory_limit_and_a_malformed_one_is_a_clear_error(tmp_path, monkeypatch):
+    path = tmp_path / "w.duckdb"
+    with warehouse.connect(path) as con:  # default: 2GB (DuckDB shows it in GiB)
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "1.8 GiB"
+    monkeypatch.setenv("CUSTOMER_PIPELINE_DUCKDB_MEMORY_LIMIT", "500MiB")
+    with warehouse.connect(path) as con:
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "500.0 MiB"
+    monkeypatch.setenv("CUSTOMER_PIPELINE_DUCKDB_MEMORY_LIMIT", "lots")
+    with pytest.raises(ValueError, match="CUSTOMER_PIPELINE_DUCKDB_MEMORY_LIMIT='lots'"):
+        with warehouse.connect(path):
+            pass
+    monkeypatch.setenv("CUSTOMER_PIPELINE_DUCKDB_MEMORY_LIMIT", "none")
+    assert warehouse.memory_limit() is None
