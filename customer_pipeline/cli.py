@@ -85,8 +85,10 @@ def run_pipeline(settings: Settings, full: bool = False) -> tuple[int, str]:
     succeeded = out.succeeded_steps
     # an asset whose step succeeded without materialising it had nothing to do (charts already drawn)
     idle = sorted(k for k in out.planned - done if k.replace("/", "__") in succeeded)
-    left = set(out.not_started) | ({runner.MODEL.to_user_string()} if out.model_kept else set())
+    left = set(out.not_started) | set(out.raw_unchanged) | ({runner.MODEL.to_user_string()} if out.model_kept else set())
     held_back = sorted(out.planned - done - set(idle) - left)
+    if out.raw_unchanged:
+        print(f"\nraw loads not run, no new or corrected file in their landing folders: {', '.join(out.raw_unchanged)}")
     print(f"\n{out.gate}")
     if idle:
         print(f"\nnothing to do (step succeeded, not materialised): {', '.join(idle)}")

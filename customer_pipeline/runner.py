@@ -1,11 +1,13 @@
 """`customer-pipeline run` as Dagster runs of job `materialize_all`: the raw layer, then the later stages.
 
-1. The raw assets and their checks (every source load): one Dagster run.
+1. The raw assets and their checks: one Dagster run. The shop database is always read; a raw asset loaded
+   from a landing folder runs only when a file in that folder is new or corrected (`unchanged_raw`: a stat
+   of each file, hashed only when its stat changed), so a run with nothing new reads no file.
+   `gold/source_freshness` (it reads only what the loads write) is measured in this run too.
 2. The later stages (staging, quality, identity, gold, marts, freshness, publishing): a second run, with
    - every later asset when something they read changed (`run_gate`), or with `full`;
-   - only `gold/source_freshness` (how long since each load: a measurement of now) and, when publishing is on,
-     `publish/postgres_gold` (BI reads freshness there) when nothing did, so a run with nothing new rebuilds
-     nothing and says so;
+   - only `publish/postgres_gold` when publishing is on (BI reads freshness there) when nothing did, so a
+     run with nothing new rebuilds nothing and says so (and is one Dagster run when publishing is off);
    - without `identity/splink_model` once the warehouse has a model (trained when missing, as under automation;
      retraining is job `retrain_identity_model`);
    - without the assets below a raw asset whose step failed or whose blocking check did not pass (held back,
@@ -16,11 +18,15 @@ so a failed or partial run is followed by a complete one.
 
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 
 from customer_pipeline import memory, run_gate, warehouse
 from customer_pipeline.identity import model_store
+from customer_pipeline.settings import Settings
+
+APP_DERIVED = ("raw.app_identifies", "raw.app_aliases")  # rebuilt by raw/app_events from every event
 
 # `full`: every step that works incrementally does everything again (after a model retrain, a rules or suite
 # change): staging standardises every record, identity scores every pair and clusters every record,
@@ -29,7 +35,8 @@ FULL_REFRESH_OPS = ("staging_link_tables", "staging__person_records", "identity_
                     "golden_customers")
 MODEL = dg.AssetKey(["identity", "splink_model"])
 # run also when nothing changed: freshness measures the time since each load, and BI reads it from PostgreSQL
-ALWAYS = (dg.AssetKey(["gold", "source_freshness"]), dg.AssetKey(["publish", "postgres_gold"]))
+FRESHNESS = dg.AssetKey(["gold", "source_freshness"])
+ALWAYS = (FRESHNESS, dg.AssetKey(["publish", "postgres_gold"]))
 
 
 def full_refresh_run_config() -> tuple[dict, dict]:
@@ -47,6 +54,7 @@ class Outcome:
     planned: set[str] = field(default_factory=set)  # every asset of the job
     not_started: list[str] = field(default_factory=list)  # later assets left alone: nothing they read changed
     held_back_by_raw: list[str] = field(default_factory=list)  # below a failed raw step or blocking check
+    raw_unchanged: list[str] = field(default_factory=list)  # raw assets not run: no new or corrected file
     model_kept: bool = False  # identity/splink_model not run: the warehouse has its model
     gate: str = ""  # one line: why the later stages ran, or did not
 
@@ -79,6 +87,26 @@ def _run_config(run_config: dict, graph, keys) -> dict:
     return {**out, "ops": chosen} if chosen else out
 
 
+def unchanged_raw(warehouse_path, landing_dir: Path, raw: list[dg.AssetKey]) -> set[dg.AssetKey]:
+    """The raw assets loaded from landing folders in which no file is new or corrected since the warehouse
+    loaded it (a stat of each file, hashed only when its stat changed): their loads would find nothing. The
+    shop database is always read (its extract proves the shop current, `freshness.py`), and a raw asset
+    whose tables are not all in the warehouse always runs."""
+    from customer_pipeline.ingest.files import pending_files, raw_asset_folder
+
+    folders = {k: raw_asset_folder(k.path[-1]) for k in raw}
+    if not any(folders.values()) or not Path(warehouse_path).is_file():
+        return set()
+    unchanged = set()
+    with warehouse.connect(warehouse_path) as con:
+        quiet = {f: not pending_files(con, landing_dir, f) for f in set(folders.values()) if f}
+        for key, folder in folders.items():
+            tables = [f"raw.{key.path[-1]}"] + (list(APP_DERIVED) if key.path[-1] == "app_events" else [])
+            if folder and quiet[folder] and all(warehouse.table_exists(con, t) for t in tables):
+                unchanged.add(key)
+    return unchanged
+
+
 def run(instance: dg.DagsterInstance, warehouse_path, *, full: bool = False, listener=None,
         run_config: dict | None = None, tags: dict | None = None) -> Outcome:
     from customer_pipeline.definitions import defs
@@ -93,6 +121,10 @@ def run(instance: dg.DagsterInstance, warehouse_path, *, full: bool = False, lis
     raw = sorted(k for k in keys if k.path[0] == "raw")
     later = sorted(keys - set(raw))
     out = Outcome(planned={k.to_user_string() for k in keys})
+    if not full:
+        unchanged = unchanged_raw(warehouse_path, Settings.from_env().landing_dir, raw)
+        raw = [k for k in raw if k not in unchanged]
+        out.raw_unchanged = sorted(k.to_user_string() for k in unchanged)
 
     def execute(selection) -> None:
         run_id = str(uuid.uuid4())
@@ -105,11 +137,15 @@ def run(instance: dg.DagsterInstance, warehouse_path, *, full: bool = False, lis
             asset_selection=list(selection)))
         out.run_ids.append(run_id)
 
-    execute(raw)
-    first = out.results[0]
-    bad = {e.asset_key for e in first.get_asset_check_evaluations() if not e.passed and e.severity.value == "ERROR"}
-    done = {e.asset_key for e in first.get_asset_materialization_events()}
-    bad |= set(raw) - done  # a raw step that failed materialises nothing
+    # freshness reads only what the loads write: measured in the raw run, so a run with nothing new is one run
+    measured = [k for k in ALWAYS if k == FRESHNESS and k in keys]
+    bad = set()
+    if raw:
+        execute(raw + measured)
+        first = out.results[0]
+        bad = {e.asset_key for e in first.get_asset_check_evaluations() if not e.passed and e.severity.value == "ERROR"}
+        done = {e.asset_key for e in first.get_asset_materialization_events()}
+        bad |= set(raw) - done  # a raw step that failed materialises nothing
     held = set()
     if bad:
         held = (dg.AssetSelection.assets(*bad).downstream(include_self=False)).resolve(graph) & set(later)
@@ -132,11 +168,10 @@ def run(instance: dg.DagsterInstance, warehouse_path, *, full: bool = False, lis
         # as under automation (trained when missing): retraining is job retrain_identity_model
         selection = [k for k in selection if k != MODEL]
         out.model_kept = True
-    selection = [k for k in selection if k not in held]
+    selection = [k for k in selection if k not in held and (k not in measured or not raw)]
     if selection:
         execute(selection)
-    complete = (full or changed) and not held and len(out.results) == 2 and out.results[1].success \
-        and not out.failed_blocking_checks()
+    complete = (full or changed) and not held and bool(selection) and out.success and not out.failed_blocking_checks()
     with warehouse.connect(warehouse_path) as con:
         if complete:
             # the review queue and the model are the later stages' own output: as they left them; the rest as

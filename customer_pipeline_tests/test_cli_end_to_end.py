@@ -69,12 +69,16 @@ def test_sample_then_run_twice_is_idempotent(settings_env, capsys):
     # every person-describing record the generator made is staged, unless it was quarantined as malformed
     assert truth - 20 <= staged <= truth
     capsys.readouterr()
-    # nothing new: the raw layer is read and checked, the later stages are not started (runner.py)
+    # nothing new: the shop is read and checked, the later stages are not started (runner.py)
     assert main(["run"]) == 0
     out = capsys.readouterr().out
     assert "later stages: not started, nothing they read changed" in out, out
     assert "nothing new: the later stages were not started" in out
     assert "held back" not in out
+    # no landing file is new or corrected: no file loader ran (the shop is read: its extract proves it current)
+    unchanged = out.split("raw loads not run, no new or corrected file in their landing folders: ")[1].split("\n")[0]
+    assert {"raw/pos_loyalty_signups", "raw/pos_transactions", "raw/call_center_contacts", "raw/app_events"} <= \
+        set(unchanged.split(", ")) and "shop" not in unchanged, out
     with duckdb.connect(str(settings_env / "w.duckdb"), read_only=True) as con:
         again = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in first}
         state = dict(con.execute("SELECT key, value FROM meta.staging_state").fetchall())
@@ -94,7 +98,10 @@ def test_sample_then_run_twice_is_idempotent(settings_env, capsys):
     with duckdb.connect(str(settings_env / "w.duckdb"), read_only=True) as con:
         quality = dict(con.execute("SELECT suite, mode FROM meta.quality_state").fetchall())
         scoring = dict(con.execute("SELECT key, value FROM identity.scoring_state").fetchall())
-    assert set(quality.values()) == {"new rows"}, quality  # nothing new: GX saw no row again
+    # nothing new: GX saw no row again; the suites of the file loads did not run at all (no loader ran)
+    file_suites = {"raw_app_events", "raw_call_center_contacts", "raw_pos_loyalty_signups", "raw_pos_transactions"}
+    assert file_suites <= set(quality) and {quality[s] for s in file_suites} == {"full"}, quality
+    assert {mode for s, mode in quality.items() if s not in file_suites} == {"new rows"}, quality
     assert scoring["last_mode"] == "incremental"
     # `run --full`: every record standardised, scored and validated again, with the same result
     assert main(["run", "--full"]) == 0

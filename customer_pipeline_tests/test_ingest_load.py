@@ -137,7 +137,9 @@ def _table_dump(con):
     ).fetchall():
         cols = [c for (c,) in con.execute(
             "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? ORDER BY column_index",
-            [schema, table]).fetchall() if c not in ("_ingested_at", "_run_id", "rejected_at", "run_id", "loaded_at")]
+            [schema, table]).fetchall()
+            if c not in ("_ingested_at", "_run_id", "rejected_at", "run_id", "loaded_at",
+                         "mtime_ns", "ctime_ns", "inode", "hashed_at_ns")]  # meta.file_stats: this file system's stat
         sel = ", ".join(f'"{c}"' for c in cols)
         dump[f"{schema}.{table}"] = con.execute(f"SELECT {sel} FROM {schema}.{table} ORDER BY ALL").fetchall()
     return dump
@@ -216,3 +218,63 @@ def test_file_parser_returns_results_in_submission_order():
     assert [k for k, _ in seen] == list(range(12))
     assert [v.rows_loaded for k, v in seen if k != 5] == [i * 50 + 1 for i in range(12) if i != 5]
     assert seen[5][1] == "reason"
+
+
+def test_an_unchanged_file_is_not_read_again_and_a_changed_one_always_is(con, landing, monkeypatch):
+    """meta.file_stats: a file whose stat is the one it was hashed under is not read; a rewrite with the same
+    size and mtime is still seen (ctime); a file changed right after it was hashed is read again (racy)."""
+    from customer_pipeline.ingest import file_stats, files
+
+    hashed = []
+    real_hash = files.file_hash
+    monkeypatch.setattr(files, "file_hash", lambda data: hashed.append(data) or real_hash(data))
+    path = landing / "pos/loyalty_signups_S01_2026-10-01.csv"
+    load_csv_family(con, landing, POS_LOYALTY, "run-1")
+    assert len(hashed) == 1
+    load_csv_family(con, landing, POS_LOYALTY, "run-2")  # written and hashed within 2 s: not trusted yet
+    assert len(hashed) == 2
+    monkeypatch.setattr(file_stats, "STABLE_NS", 0)  # as if the file had been stable for longer
+    again = load_csv_family(con, landing, POS_LOYALTY, "run-3")
+    assert len(hashed) == 2 and (again.files_seen, again.files_skipped) == (1, 1)
+    # the same size, the mtime set back: the content is new, and ctime says so
+    st = path.stat()
+    body = path.read_bytes()
+    path.write_bytes(body.replace(b"Anna", b"Anne"))
+    import os
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+    fixed = load_csv_family(con, landing, POS_LOYALTY, "run-4")
+    assert fixed.files_replaced == 1 and len(hashed) == 3
+    assert _rows(con, "SELECT DISTINCT first_name FROM raw.pos_loyalty_signups WHERE card_no = 'L100'") == [("Anne",)]
+
+
+def test_landing_folders_without_a_new_or_corrected_file_are_not_loaded_by_a_run(tmp_path, landing):
+    """runner.unchanged_raw: the raw assets of a folder whose every file the warehouse holds are left out of
+    the raw run; the shop always runs; a new file, a corrected one or a missing raw table brings an asset back."""
+    import dagster as dg
+
+    from customer_pipeline import runner
+    from customer_pipeline.ingest.files import pending_files
+    from customer_pipeline.ingest.formats import SUPPRESSION
+    from customer_pipeline.ingest.suppression import load_suppression_registers
+
+    raw = [dg.AssetKey(["raw", t]) for t in ("pos_loyalty_signups", "pos_transactions", "call_center_contacts",
+                                              "app_events", "suppression_entries", "shop_customers")]
+    wh = tmp_path / "w.duckdb"
+    assert runner.unchanged_raw(wh, landing, raw) == set()  # no warehouse yet: everything loads
+    with warehouse.connect(wh) as c:
+        for family in (POS_LOYALTY, POS_TRANSACTIONS, CALL_CENTER):
+            load_csv_family(c, landing, family, "run-1", claim_unknown=family is not POS_TRANSACTIONS)
+        load_app_events(c, landing, "run-1")
+        rebuild_app_identities(c)
+        load_suppression_registers(c, landing, "run-1")
+    assert {k.path[-1] for k in runner.unchanged_raw(wh, landing, raw)} == {
+        "pos_loyalty_signups", "pos_transactions", "call_center_contacts", "app_events", "suppression_entries"}
+    write(landing / "pos/transactions_S01_2026-10-02.csv", csv_bytes(POS_TRANSACTIONS.columns, []))  # a new file
+    write(landing / "call_center/contacts_2026-10-02.csv", csv_bytes(CALL_CENTER.columns, []))  # a corrected one
+    write(landing / f"{SUPPRESSION.folder}/notes.txt", b"a stray file")
+    assert {k.path[-1] for k in runner.unchanged_raw(wh, landing, raw)} == {"app_events"}
+    with warehouse.connect(wh) as c:
+        assert pending_files(c, landing, "pos") == ["pos/transactions_S01_2026-10-02.csv"]
+        c.execute("DROP TABLE raw.app_aliases")
+    assert runner.unchanged_raw(wh, landing, raw) == set()

@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from customer_pipeline.erasure.arrival import screen_arrivals
 from customer_pipeline.ingest import store
+from customer_pipeline.ingest.file_stats import StatCache
 from customer_pipeline.ingest.formats import (
     APP_EVENT_COLUMNS,
     APP_EVENTS_FOLDER,
@@ -83,6 +84,7 @@ class _Load:
     tables: list[str]
     run_id: str
     now: dt.datetime
+    folder: str = ""  # the landing folder its files are in (remembered file hashes: `file_stats`)
     stats: LoadStats = field(default_factory=LoadStats)
     known: dict = field(default_factory=dict)
     files: list[tuple] = field(default_factory=list)
@@ -92,6 +94,20 @@ class _Load:
         self.known = store.loaded_hashes(self.con, self.family)
         self.parts: list[pa.Table] = []
         self.pending_rows = 0
+        self.stat_cache = StatCache(self.con, self.folder)
+
+    def read_if_wanted(self, rel: str, path: Path) -> tuple[str, bytes] | None:
+        """(hash, content) of a file version not in the warehouse; None for one it holds, which is not read
+        again when its stat is the one its hash was remembered with (`file_stats`)."""
+        st = path.stat()
+        remembered = self.stat_cache.cached(rel, st)
+        if remembered is not None and self.known.get(rel) == remembered:
+            self.wants(rel, remembered)  # counted as seen and skipped
+            return None
+        data = path.read_bytes()
+        digest = file_hash(data)
+        self.stat_cache.remember(rel, st, digest)
+        return (digest, data) if self.wants(rel, digest) else None
 
     def wants(self, rel: str, digest: str) -> bool:
         """True when this file version is not in the warehouse (an earlier version is forgotten by
@@ -181,7 +197,7 @@ def load_csv_family(
     store.ensure_raw_table(con, family.name, family.columns)
     siblings = [f for f in CSV_FAMILIES.values() if f.folder == family.folder]
     load = _Load(con, family.source, family.name, f"raw.{family.name}", family.columns,
-                 [f"raw.{family.name}"], run_id, now)
+                 [f"raw.{family.name}"], run_id, now, family.folder)
 
     # (name, path, parse?) of every file this family handles: its own files, and stray ones it claims
     files = (
@@ -198,10 +214,10 @@ def _load_files(con, load: "_Load", files, parse_as: str, stray_reason: str) -> 
     def work():
         with FileParser() as parser:
             for rel, path, parse in files:
-                data = path.read_bytes()
-                digest = file_hash(data)
-                if not load.wants(rel, digest):
+                wanted = load.read_if_wanted(rel, path)
+                if wanted is None:
                     continue
+                digest, data = wanted
                 if parse:
                     parser.submit((rel, digest, "parse", path), parse_as, data, load.source, rel, digest, load.now, load.run_id)
                 else:
@@ -211,6 +227,7 @@ def _load_files(con, load: "_Load", files, parse_as: str, stray_reason: str) -> 
             for item, value in parser.drain():
                 load.handle(item, value)
         load.finish()
+        load.stat_cache.save()
 
     _transaction(con, work)
     return load.stats
@@ -279,7 +296,8 @@ def load_app_events(
     store.ensure_meta(con)
     for table in ("app_events", "app_event_duplicates"):
         store.ensure_raw_table(con, table, APP_EVENT_COLUMNS)
-    load = _AppLoad(con, "app", "app_events", "raw.app_events", APP_EVENT_COLUMNS, APP_TABLES, run_id, now)
+    load = _AppLoad(con, "app", "app_events", "raw.app_events", APP_EVENT_COLUMNS, APP_TABLES, run_id, now,
+                    APP_EVENTS_FOLDER)
     files = ((rel, path, _matches(APP_EVENTS_PATTERN, rel)) for rel, path in landing_files(landing_dir, APP_EVENTS_FOLDER))
     return _load_files(con, load, files, "app_events", "file name matches no app_events file family of the contract")
 
@@ -347,3 +365,23 @@ def rebuild_app_identities(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         "identifies": con.execute("SELECT count(*) FROM raw.app_identifies").fetchall()[0][0],
         "aliases": con.execute("SELECT count(*) FROM raw.app_aliases").fetchall()[0][0],
     }
+
+
+def raw_asset_folder(table: str) -> str | None:
+    """The landing folder a raw table is loaded from (None: not from files, e.g. the shop database)."""
+    if table == "app_events":
+        return APP_EVENTS_FOLDER
+    family = CSV_FAMILIES.get(table)
+    return family.folder if family else None
+
+
+def pending_files(con: duckdb.DuckDBPyConnection, landing_dir: Path, folder: str) -> list[str]:
+    """The files of a landing folder whose version the warehouse does not hold (new or corrected): what a load
+    of that folder would read. Files whose stat is unchanged are not read again (`file_stats`)."""
+    store.ensure_meta(con)
+    loaded = dict(con.execute("SELECT location, content_hash FROM meta.loaded_files WHERE starts_with(location, ?)",
+                              [f"{folder}/"]).fetchall())
+    cache = StatCache(con, folder)
+    pending = [rel for rel, path in landing_files(landing_dir, folder) if loaded.get(rel) != cache.digest(rel, path)]
+    cache.save()
+    return pending

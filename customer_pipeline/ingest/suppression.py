@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from customer_pipeline.ingest import store
-from customer_pipeline.ingest.files import LoadStats, _Load, _matches, _transaction, file_hash, landing_files
+from customer_pipeline.ingest.files import LoadStats, _Load, _matches, _transaction, landing_files
 from customer_pipeline.ingest.formats import SUPPRESSION
 from customer_pipeline.ingest.parsing import Reject, _csv_line, parse_csv
 from customer_pipeline.ingest.workers import ParsedFile
@@ -62,20 +62,22 @@ def load_suppression_registers(
     store.ensure_meta(con)
     store.ensure_raw_table(con, SUPPRESSION.name, SUPPRESSION.columns)
     table = f"raw.{SUPPRESSION.name}"
-    load = _Load(con, SUPPRESSION.source, SUPPRESSION.name, table, SUPPRESSION.columns, [table], run_id, now)
+    load = _Load(con, SUPPRESSION.source, SUPPRESSION.name, table, SUPPRESSION.columns, [table], run_id, now,
+                 SUPPRESSION.folder)
 
     def work():
         for rel, path in landing_files(landing_dir, SUPPRESSION.folder):
-            data = path.read_bytes()
-            digest = file_hash(data)
-            if not load.wants(rel, digest):
+            wanted = load.read_if_wanted(rel, path)
+            if wanted is None:
                 continue
+            digest, data = wanted
             load.replace_earlier(rel)
             if _matches(SUPPRESSION.pattern, rel):
                 load.add(rel, digest, parse_register(data, rel, digest, now, run_id), path)
             else:
                 load.quarantine_file(rel, digest, STRAY_REASON, path)
         load.finish()
+        load.stat_cache.save()
 
     _transaction(con, work)
     return load.stats
