@@ -12,6 +12,7 @@ from customer_pipeline.defs.automation.jobs import SOURCE_JOBS, WAREHOUSE_TAGS
 from customer_pipeline.defs.automation.schedules import default_status
 from customer_pipeline.defs.resources import SourcesResource, WarehouseResource
 from customer_pipeline.ingest import store
+from customer_pipeline.ingest.file_stats import sha256_file
 from customer_pipeline.ingest.files import landing_files
 from customer_pipeline.ingest.formats import APP_EVENTS_FOLDER, CSV_FAMILIES
 from customer_pipeline.warehouse import table_exists
@@ -51,14 +52,6 @@ def _sensor_status() -> dg.DefaultSensorStatus:
     return dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def folder_families(folder: str) -> list[str]:
     """The file families the loader records for a landing folder (in `meta.loaded_files`)."""
     families = [f.name for f in CSV_FAMILIES.values() if f.folder == folder]
@@ -95,7 +88,7 @@ def scan(
         if before and before[0] == st.st_size and before[1] == st.st_mtime_ns:
             current[rel] = before
             continue
-        digest = _sha256(path)
+        digest = sha256_file(path)
         current[rel] = [st.st_size, st.st_mtime_ns, digest[:HASH_CHARS]]
         new_version = before[2] != digest[:HASH_CHARS] if before else loaded.get(rel) != digest
         if new_version:
