@@ -130,11 +130,11 @@ def child(out_path: str) -> int:
     from customer_pipeline.settings import Settings
 
     preflight(Settings.from_env())
-    job = defs().resolve_job_def("materialize_all")
     identity_only = os.environ.get(IDENTITY_ONLY_ENV) == "1"
     run_config = dict(QUIET_RUN_CONFIG)
     selection = None
     if identity_only:  # `--also-engine`: the identity steps again, everything scored and clustered
+        job = defs().resolve_job_def("materialize_all")
         selection = [dg.AssetKey(k.split("/")) for k in IDENTITY_ASSETS]
         run_config["ops"] = {op: {"config": {"full_refresh": True}} for op in IDENTITY_STEPS}
     imported = time.time()
@@ -314,7 +314,9 @@ def main() -> int:
     parser.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._child:
-        return child(args._child)
+        from customer_pipeline.cli import exit_now
+
+        exit_now(child(args._child))  # as the `customer-pipeline` command ends
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="scale_"))
     work.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """`customer-pipeline`: generate sample data, or run the whole asset graph once in process."""
 
 import argparse
+import atexit
 import datetime as dt
 import os
 import sys
@@ -136,7 +137,8 @@ def _print_summary(settings: Settings, run_ids: list[str]) -> None:
                                                            settings.quality_trend_days if settings.pg_url else None)]
         from customer_pipeline.freshness import freshness_lines
 
-        extra += summary.marts_lines(con) + freshness_lines(con) + published
+        ran_marts = "gold/customer_purchases" in log.materialized  # every other mart is built from it
+        extra += summary.marts_lines(con, ran_marts) + freshness_lines(con) + published
         print(summary.render(con, run_id, extra))
 
 
@@ -236,5 +238,20 @@ def main(argv: list[str] | None = None) -> int:
     return args.fn(args)
 
 
+def exit_now(status: int) -> None:
+    """Exit without the interpreter's teardown of every loaded module (0.7 s with Dagster, pandas and DuckDB
+    loaded: a seventh of a run with nothing new at 1M records). Every warehouse connection, process pool and
+    Dagster instance is closed by then; the exit handlers (logging, temporary folders) still run."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    os._exit(status)
+
+
+def entry() -> None:
+    """The `customer-pipeline` command."""
+    exit_now(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -133,6 +133,9 @@ def test_identity_lines_say_what_identity_did(tmp_path):
     # pairs: predicted C1 = 3 pairs, all true; true pairs P1 = 6 (4 records), P2 = 1: recall 3/7
     assert lines[7].startswith(f"  accuracy against {truth}: pairwise precision 1.0000, recall 0.4286, F1 0.6000 "
                                "(6 records scored, 7 true pairs, 3 of 3 predicted pairs correct)")
+    with wh.connect(path) as con:  # identity did not run: not scored again (the run that resolved them printed it)
+        idle = summary.identity_lines(con, since=None, ran=False, accept_weight=10.0, charts_dir=charts, truth_csv=truth)
+    assert idle[1].startswith("Identity (did not run this run") and not any("accuracy" in line for line in idle)
 
 
 def test_identity_lines_without_charts_truth_or_a_run(tmp_path):
