@@ -9,7 +9,8 @@ recorded, or the last run of them failed or held something back: they run as bef
 What the fingerprint covers, each part read from metadata or a small table, never from a whole large table:
 - `raw`: the row count of every table in schemas `raw` and `quarantine` (a load, a replaced file, an erasure
   changes them), and every row of the load logs (`meta.loaded_files`: file versions loaded or quarantined;
-  `meta.watermarks`: the shop extract's high-water marks; the erasure register and requests);
+  `meta.watermarks`: the shop extract's high-water marks; the erasure register and requests), and the rows
+  each shop table's extracts loaded or quarantined (`meta.extract_log`);
 - `review`: decisions written into `identity.review_queue` and those kept in `identity.review_decisions`;
 - `model`: the Splink models in `identity.splink_models` (a retrain adds one);
 - `settings`: every `CUSTOMER_PIPELINE_*` environment variable (hashed, never stored or printed);
@@ -61,7 +62,16 @@ def _raw_part(con: duckdb.DuckDBPyConnection) -> list:
         f"WHERE database_name = current_database() AND schema_name IN {COUNTED_SCHEMAS} ORDER BY 1"
     ).fetchall()
     counts = [[t, con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]] for (t,) in tables]
-    return counts + load_logs(con)
+    return counts + load_logs(con) + [_extracted(con)]
+
+
+def _extracted(con: duckdb.DuckDBPyConnection) -> list:
+    """Rows the shop extracts loaded or quarantined, per table: a row changed in the shop without moving the
+    watermark (read again in the overlap) changes this, not the row counts or the watermarks."""
+    if not table_exists(con, "meta.extract_log"):
+        return []
+    return con.execute("SELECT location, sum(rows_loaded), sum(rows_quarantined) FROM meta.extract_log "
+                       "GROUP BY 1 ORDER BY 1").fetchall()
 
 
 def load_logs(con: duckdb.DuckDBPyConnection) -> list:
@@ -69,11 +79,34 @@ def load_logs(con: duckdb.DuckDBPyConnection) -> list:
     return [_rows_hash(con, t, cols) for t, cols in LOAD_LOGS.items()]
 
 
+def table_logs(con: duckdb.DuckDBPyConnection, tables: list[str]) -> list:
+    """The rows of the load logs that concern these raw tables: the file versions of their families
+    (`meta.loaded_files`), for a shop table its watermark and the rows its extracts loaded or quarantined
+    (a row changed without moving the watermark counts too), and every erasure (it reaches any table)."""
+    families = sorted(t.removeprefix("raw.") for t in tables if not t.startswith("raw.shop_"))
+    shop = sorted(t.removeprefix("raw.shop_") for t in tables if t.startswith("raw.shop_"))
+    out: list = []
+    if families and table_exists(con, "meta.loaded_files"):
+        out.append(con.execute("SELECT count(*), sum(hash(t))::HUGEINT::VARCHAR FROM meta.loaded_files t "
+                               "WHERE list_contains(?, family)", [families]).fetchall()[0])
+    if shop:
+        if table_exists(con, "meta.watermarks"):
+            out.append(con.execute(
+                "SELECT count(*), sum(hash(source, table_name, watermark))::HUGEINT::VARCHAR FROM meta.watermarks "
+                "WHERE source = 'shop' AND list_contains(?, table_name)", [shop]).fetchall()[0])
+        if table_exists(con, "meta.extract_log"):
+            out.append(con.execute(
+                "SELECT location, sum(rows_loaded), sum(rows_quarantined) FROM meta.extract_log "
+                "WHERE list_contains(?, location) GROUP BY 1 ORDER BY 1", [[f"shop:{n}" for n in shop]]).fetchall())
+    return out + [_rows_hash(con, t) for t in ("meta.erasure_register", "meta.erasure_requests")]
+
+
 def raw_signature(con: duckdb.DuckDBPyConnection, tables: list[str], *extra) -> str:
-    """Raw tables as they are, without reading them: their row counts and the load logs every raw writer
-    records in (and `extra`, e.g. a suite version). Used by the GX reuse and the freshness cache."""
+    """Raw tables as they are, without reading them: their row counts and the rows of the load logs that
+    concern them (`table_logs`; and `extra`, e.g. a suite version). Used by the GX reuse and the freshness
+    cache: a load of one source leaves the others' results standing."""
     counts = [con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in tables]
-    return digest([tables, counts, load_logs(con), *extra])
+    return digest([tables, counts, table_logs(con, tables), *extra])
 
 
 def _review_part(con: duckdb.DuckDBPyConnection) -> list:

@@ -36,8 +36,8 @@ def test_classify_by_the_sla_windows(lag, expected):
     assert freshness.classify(lag, SLAS["shop"]) == expected
 
 
-def _loaded_file(source, loaded_at, error=None):
-    return (source, source, f"{source}/f.csv", "h", 1, 1, 0, 0, error, loaded_at, "r1")
+def _loaded_file(source, loaded_at, error=None, family=None):
+    return (source, family or source, f"{source}/f.csv", "h", 1, 1, 0, 0, error, loaded_at, "r1")
 
 
 @pytest.fixture
@@ -85,8 +85,13 @@ def test_newest_records_are_read_again_only_when_their_tables_change_or_a_future
     con.execute("UPDATE raw.call_center_contacts SET started_at = '2026-10-05T03:00:00Z' "
                 "WHERE started_at = '2026-10-05T01:00:00Z'")
     assert freshness.newest_records(con, NOW)["call_center"] == dt.datetime(2026, 10, 5, 1, 0)
-    # a load (logged): read again
-    store.insert_records(con, "meta.loaded_files", store.LOADED_FILES_COLUMNS, [_loaded_file("call_center", NOW)])
+    # a load of another source: still the kept figure
+    store.insert_records(con, "meta.loaded_files", store.LOADED_FILES_COLUMNS,
+                         [_loaded_file("pos", NOW, family="pos_transactions")])
+    assert freshness.newest_records(con, NOW)["call_center"] == dt.datetime(2026, 10, 5, 1, 0)
+    # a load of its own (logged): read again
+    store.insert_records(con, "meta.loaded_files", store.LOADED_FILES_COLUMNS,
+                         [_loaded_file("call_center", NOW, family="call_center_contacts")])
     assert freshness.newest_records(con, NOW)["call_center"] == dt.datetime(2026, 10, 5, 3, 0)
     # days later the record once in the future is within the tolerance: read again, now the newest
     later = dt.datetime(2026, 10, 8, 0, 0)

@@ -181,8 +181,8 @@ def test_an_empty_table_passes_and_later_rows_are_validated(con):
 
 
 def test_an_unchanged_raw_table_reuses_its_last_outcomes_without_reading_it(con):
-    con.execute("CREATE TABLE meta.loaded_files (location VARCHAR, content_hash VARCHAR)")
-    con.execute("INSERT INTO meta.loaded_files VALUES ('f1.csv', 'h1'), ('f2.csv', 'h2')")
+    con.execute("CREATE TABLE meta.loaded_files (family VARCHAR, location VARCHAR, content_hash VARCHAR)")
+    con.execute("INSERT INTO meta.loaded_files VALUES ('things', 'f1.csv', 'h1'), ('things', 'f2.csv', 'h2')")
     _put(con, _rows("f1.csv", 20))
     _put(con, _rows("f2.csv", 2, start=100, kind="zz"))
     first = incremental.validate_table(con, THINGS)
@@ -191,6 +191,9 @@ def test_an_unchanged_raw_table_reuses_its_last_outcomes_without_reading_it(con)
     assert again.summary() == "table unchanged since its last validation (22 rows): its outcomes, no row read"
     assert again.outcomes == first.outcomes  # the failure and its examples too
     assert not _by_name(again)["kind_in_allowed_set"].success
+    # a file of another family loaded: this table's outcomes stand
+    con.execute("INSERT INTO meta.loaded_files VALUES ('others', 'o1.csv', 'h9')")
+    assert incremental.validate_table(con, THINGS).unchanged
     # a load logged (a corrected file: same row count) or an erasure: the rows are read again
     con.execute("DELETE FROM raw.things WHERE _location = 'f2.csv'")
     _put(con, _rows("f2.csv", 2, start=100, kind="b"))

@@ -20,6 +20,9 @@ def con(tmp_path):
         c.execute("CREATE TABLE meta.watermarks (source VARCHAR, table_name VARCHAR, watermark TIMESTAMP, "
                   "updated_at TIMESTAMP)")
         c.execute("INSERT INTO meta.watermarks VALUES ('shop', 'customers', '2026-12-01 10:00', now())")
+        c.execute("CREATE TABLE meta.extract_log (location VARCHAR, rows_loaded BIGINT, rows_quarantined BIGINT, "
+                  "loaded_at TIMESTAMP)")
+        c.execute("INSERT INTO meta.extract_log VALUES ('shop:customers', 5, 0, now())")
         c.execute("CREATE TABLE identity.review_queue (record_id_l VARCHAR, record_id_r VARCHAR, decision VARCHAR)")
         c.execute("INSERT INTO identity.review_queue VALUES ('a', 'b', NULL)")
         yield c
@@ -40,6 +43,7 @@ def test_same_data_same_day_is_unchanged_and_an_extract_that_found_nothing_does_
     _recorded(con)
     # an extract that found nothing new rewrites the watermark's updated_at only
     con.execute("UPDATE meta.watermarks SET updated_at = now() + INTERVAL 1 HOUR")
+    con.execute("INSERT INTO meta.extract_log VALUES ('shop:customers', 0, 0, now())")
     assert run_gate.changed_parts(con, run_gate.fingerprint(con, DAY)) == []
 
 
@@ -48,6 +52,8 @@ def test_same_data_same_day_is_unchanged_and_an_extract_that_found_nothing_does_
     ("DELETE FROM raw.app_events WHERE message_id = 'm1'", "raw"),  # an erasure, a replaced file
     ("UPDATE meta.loaded_files SET content_hash = 'h2'", "raw"),  # a corrected file, same row count
     ("UPDATE meta.watermarks SET watermark = '2026-12-02 10:00'", "raw"),
+    # a shop row changed without moving the watermark (read again in the overlap), same row count
+    ("INSERT INTO meta.extract_log VALUES ('shop:customers', 1, 0, now())", "raw"),
     ("UPDATE identity.review_queue SET decision = 'match'", "review"),
     ("CREATE TABLE identity.splink_models (version INTEGER, trained_at TIMESTAMP)", "model"),
 ])
