@@ -51,7 +51,11 @@ def write_new_file(landing: Path, n_events: int, seed: int) -> tuple[Path, dict]
     folder = landing / "app_events"
     pool = _events(folder)
     identifies = [e for e in pool if e["type"] == "identify" and e.get("userId")]
+    import datetime as dt
+
     day = max(p.name[7:17] for p in folder.glob("events_*"))
+    if (folder / f"events_{day}T23.jsonl").exists():  # delivered by an earlier run of this benchmark: the next day
+        day = (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
     stamp = f"{day}T23"
     chosen, changed, new_users = [], 0, 0
     for i in range(n_events):

@@ -79,3 +79,17 @@ def test_new_landing_file_reaches_customer_xref_under_the_automation_sensor(tmp_
         golden = con.execute("SELECT count(*) FROM gold.golden_customers g JOIN gold.customer_xref x USING (customer_id) "
                              "WHERE x.source_key = 'card:L990001'").fetchall()
         assert golden == [(1,)]
+
+    # a new Dagster instance on the same warehouse (reset, moved to PostgreSQL): the charts drawn already are
+    # recorded once, not redrawn, so the asset is not missing and automation stops asking for it
+    charts = dg.AssetKey(["identity", "model_charts"])
+    drawn = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "artifacts").rglob("*.html")}
+    assert drawn
+    job = defs.resolve_implicit_global_asset_job_def()
+    fresh = dg.DagsterInstance.ephemeral()
+    first = job.execute_in_process(instance=fresh, asset_selection=[charts])
+    [event] = first.get_asset_materialization_events()
+    assert event.materialization.metadata["redrawn"].value is False
+    again = job.execute_in_process(instance=fresh, asset_selection=[charts])
+    assert again.success and again.get_asset_materialization_events() == []
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "artifacts").rglob("*.html")} == drawn

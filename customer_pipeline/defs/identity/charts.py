@@ -55,6 +55,17 @@ def model_charts(context: dg.AssetExecutionContext, config: ChartsConfig, wareho
         if (current and not config.redraw and (out_dir / DRAWN_MARKER).is_file()
                 and (out_dir / DRAWN_MARKER).read_text().strip() == str(current.version)
                 and all((out_dir / f).is_file() for f in CHART_FILES.values())):
+            if context.instance.get_latest_materialization_event(CHARTS_KEY) is None:
+                # drawn before this Dagster instance knew the asset (a new instance, a copied warehouse):
+                # recorded as it is, else the asset stays missing and automation asks for it on every tick
+                context.log.info(f"charts of model version {current.version} are in {out_dir} already: recorded "
+                                 "as this asset's materialisation, not redrawn")
+                yield dg.MaterializeResult(metadata={
+                    **chart_metadata({name: out_dir / f for name, f in CHART_FILES.items()}),
+                    "model_version": dg.MetadataValue.int(current.version),
+                    "redrawn": dg.MetadataValue.bool(False),
+                })
+                return
             context.log.info(f"charts of model version {current.version} are drawn already (in {out_dir}): not "
                              "redrawn, no new materialisation (config redraw: true redraws them)")
             return
