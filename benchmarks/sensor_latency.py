@@ -105,8 +105,15 @@ def main() -> int:
             return 1
         return 0
     finally:
+        import psutil
+
+        # dagster dev's code server and run workers may sit in process groups of their own: stop them all
+        family = psutil.Process(dev.pid).children(recursive=True)
         os.killpg(dev.pid, signal.SIGTERM)
         dev.wait(timeout=30)
+        for child in family:
+            if child.is_running():
+                child.kill()
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import duckdb
 import pandas as pd
 
 from customer_pipeline.identity import survivorship
-from customer_pipeline.warehouse import table_exists
+from customer_pipeline.warehouse import read_df, table_exists
 
 INPUTS_TABLE = "meta.golden_inputs"
 STATE_TABLE = "meta.golden_state"
@@ -93,10 +93,10 @@ def records_of(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame) -> tuple
     """staging.person_records rows and xref rows of these customers only."""
     con.register("_golden_todo", customers[["customer_id"]])
     try:
-        xref = con.execute("SELECT x.* FROM gold.customer_xref AS x SEMI JOIN _golden_todo USING (customer_id)").df()
-        records = con.execute("""SELECT p.* FROM staging.person_records AS p
+        xref = read_df(con, "SELECT x.* FROM gold.customer_xref AS x SEMI JOIN _golden_todo USING (customer_id)")
+        records = read_df(con, """SELECT p.* FROM staging.person_records AS p
             SEMI JOIN (SELECT record_id FROM gold.customer_xref SEMI JOIN _golden_todo USING (customer_id)) USING (record_id)
-        """).df()
+        """)
     finally:
         con.unregister("_golden_todo")
     return records, xref
