@@ -17,3 +17,26 @@ def test_release_gives_freed_small_allocations_back():
     before = _rss_bytes()
     assert memory.release()
     assert _rss_bytes() < before - 400 * 2**20
+
+
+class _Cycle:
+    def __init__(self, payload):
+        self.payload = payload
+        self.me = self  # held only by itself once dropped: freed by a collection, not by reference counting
+
+
+def test_a_large_process_collects_reference_cycles_before_trimming(monkeypatch):
+    import gc
+
+    gc.disable()  # the collector must not run on its own during the test
+    try:
+        _Cycle(np.ones(60_000_000))  # ~480 MB, unreachable but in a cycle
+        monkeypatch.setattr(memory, "COLLECT_ABOVE_BYTES", 1 << 60)  # a small process: not collected
+        held = _rss_bytes()
+        memory.release()
+        assert _rss_bytes() > held - 100 * 2**20
+        monkeypatch.setattr(memory, "COLLECT_ABOVE_BYTES", 0)  # a large one: collected, then trimmed
+        memory.release()
+        assert _rss_bytes() < held - 400 * 2**20
+    finally:
+        gc.enable()
