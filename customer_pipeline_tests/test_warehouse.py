@@ -76,3 +76,19 @@ def test_connections_take_the_memory_limit_and_a_malformed_one_is_a_clear_error(
             pass
     monkeypatch.setenv("CUSTOMER_PIPELINE_DUCKDB_MEMORY_LIMIT", "none")
     assert warehouse.memory_limit() is None
+
+
+def test_splink_sessions_take_their_own_memory_limit(monkeypatch):
+    from customer_pipeline.identity import splink_model
+
+    def session_limit() -> str:
+        with splink_model.duckdb_session(10) as db_api:
+            return db_api.duckdb_con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+
+    monkeypatch.delenv("CUSTOMER_PIPELINE_SPLINK_MEMORY_LIMIT", raising=False)
+    assert session_limit() == "2.7 GiB"  # default 3GB
+    monkeypatch.setenv("CUSTOMER_PIPELINE_SPLINK_MEMORY_LIMIT", "1GB")
+    assert session_limit() == "953.6 MiB"
+    monkeypatch.setenv("CUSTOMER_PIPELINE_SPLINK_MEMORY_LIMIT", "plenty")
+    with pytest.raises(ValueError, match="CUSTOMER_PIPELINE_SPLINK_MEMORY_LIMIT='plenty'"):
+        session_limit()

@@ -844,6 +844,13 @@ def refine_u_on_random_pairs(db_api: DuckDBAPI, prepared: pd.DataFrame, model: d
     return model
 
 
+# Splink's session peaked at 3.99-5.84 GB of a 1M-record run without a limit (DuckDB's default: 80% of RAM);
+# at 3GB the scoring kept its speed (76.1 s vs 79.5 s) and the whole run peaked at 3.92 GiB; at 2GB it spilled
+# (84 s -> 142 s). docs/benchmarks.md, 2026-12-07 evening. `none`: DuckDB's default.
+SPLINK_MEMORY_LIMIT_VARIABLE = "CUSTOMER_PIPELINE_SPLINK_MEMORY_LIMIT"
+DEFAULT_SPLINK_MEMORY_LIMIT = "3GB"
+
+
 @contextlib.contextmanager
 def duckdb_session(n_rows: int, work_dir: str | Path | None = None, memory_limit: str | None = None) -> Iterator[DuckDBAPI]:
     """An in-process DuckDB for one Splink job; a temporary file (deleted afterwards) for large inputs."""
@@ -854,7 +861,9 @@ def duckdb_session(n_rows: int, work_dir: str | Path | None = None, memory_limit
         else:
             con = duckdb.connect()
         con.execute(f"SET temp_directory = '{tmp}'")
-        limit = memory_limit or os.environ.get("CUSTOMER_PIPELINE_SPLINK_MEMORY_LIMIT")
+        from customer_pipeline.warehouse import memory_limit as configured
+
+        limit = memory_limit or configured(SPLINK_MEMORY_LIMIT_VARIABLE, DEFAULT_SPLINK_MEMORY_LIMIT)
         if limit:
             con.execute(f"SET memory_limit = '{limit}'")
         try:
