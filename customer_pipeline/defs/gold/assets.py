@@ -52,33 +52,22 @@ _GOLDEN_TABLE_COLUMNS = ["customer_id", "household_id", *GOLDEN_COLUMNS[1:]]
 
 def _write(con, plan: golden_state.GoldenPlan, salt: str, rebuilt: pd.DataFrame, result: hh.Households,
            partial: bool) -> int:
-    """Both tables swapped and the id changes appended in one transaction: household_id always resolves.
-    A full run writes `rebuilt`; an incremental one the kept rows of the last table plus `rebuilt`, every
-    row with this run's household_id. With `partial` households, `result` holds the customers of
+    """Both tables written and the id changes appended in one transaction: household_id always resolves.
+    A full run writes `rebuilt` as a new table; an incremental one updates the last table in place (rows of
+    removed and rebuilt customers deleted, `rebuilt` inserted, household ids set where decided again), which
+    readers see change at commit, like a swap. With `partial` households, `result` holds the customers of
     `_hh_affected` only (and `_hh_old_ids` the ids they held): everyone else keeps household and id."""
     con.register("_rebuilt", rebuilt[GOLDEN_COLUMNS])
     con.register("_household_ids", result.customers[["customer_id", "household_id"]])
     con.register("_current", plan.fingerprints[["customer_id"]])
-    ids = "_household_ids"
-    if partial:
-        ids = """(SELECT customer_id, household_id FROM _household_ids UNION ALL
-                  SELECT customer_id, household_id FROM gold.golden_customers ANTI JOIN _hh_affected USING (customer_id))"""
-    columns = ", ".join("h.household_id" if c == "household_id" else f"g.{c}" for c in _GOLDEN_TABLE_COLUMNS)
-    new_rows = "SELECT * FROM _rebuilt"
-    kept = ""
-    if plan.mode == "incremental":
-        # the rebuilt rows take the table's types (a frame of no rows has none of its own)
-        types = dict(con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'gold' "
-                                 "AND table_name = 'golden_customers'").fetchall())
-        new_rows = "SELECT " + ", ".join(f'CAST({c} AS {types[c]}) AS {c}' if c in types else c
-                                         for c in GOLDEN_COLUMNS) + " FROM _rebuilt"
-        kept = f"""SELECT {', '.join(GOLDEN_COLUMNS)} FROM gold.golden_customers
-            SEMI JOIN _current USING (customer_id) ANTI JOIN _rebuilt USING (customer_id) UNION ALL"""
+    in_place = plan.mode == "incremental" and [r[0] for r in con.execute(
+        "DESCRIBE gold.golden_customers").fetchall()] == _GOLDEN_TABLE_COLUMNS
     try:
         with transaction(con):
-            con.execute(f"""CREATE OR REPLACE TABLE gold.golden_customers AS
-                SELECT {columns} FROM ({kept} {new_rows}) AS g
-                LEFT JOIN {ids} AS h USING (customer_id) ORDER BY g.customer_id""")
+            if in_place:
+                _update_golden(con, partial)
+            else:
+                _rewrite_golden(con, plan, partial)
             hh.save(con, result, partial)
             golden_state.save(con, plan, salt,
                               households_decided=str(len(result.customers)) if partial else "every customer")
@@ -89,7 +78,49 @@ def _write(con, plan: golden_state.GoldenPlan, salt: str, rebuilt: pd.DataFrame,
     finally:
         for name in ("_rebuilt", "_household_ids", "_current"):
             con.unregister(name)
+        con.execute("DROP TABLE IF EXISTS _golden_out")
     return con.execute("SELECT count(*) FROM gold.household_id_history").fetchall()[0][0]
+
+
+def _typed_rebuilt(con) -> str:
+    """The rebuilt rows with the table's types (a frame of no rows has none of its own)."""
+    types = dict(con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = 'gold' "
+                             "AND table_name = 'golden_customers'").fetchall())
+    return "SELECT " + ", ".join(f'CAST({c} AS {types[c]}) AS {c}' if c in types else c
+                                 for c in GOLDEN_COLUMNS) + " FROM _rebuilt"
+
+
+def _rewrite_golden(con, plan: golden_state.GoldenPlan, partial: bool) -> None:
+    """The whole table written again (a full run, or a table of another column set)."""
+    ids = "_household_ids"
+    if partial:
+        ids = """(SELECT customer_id, household_id FROM _household_ids UNION ALL
+                  SELECT customer_id, household_id FROM gold.golden_customers ANTI JOIN _hh_affected USING (customer_id))"""
+    columns = ", ".join("h.household_id" if c == "household_id" else f"g.{c}" for c in _GOLDEN_TABLE_COLUMNS)
+    rows = "SELECT * FROM _rebuilt"
+    if plan.mode == "incremental":
+        rows = f"""SELECT {', '.join(GOLDEN_COLUMNS)} FROM gold.golden_customers
+            SEMI JOIN _current USING (customer_id) ANTI JOIN _rebuilt USING (customer_id) UNION ALL {_typed_rebuilt(con)}"""
+    con.execute(f"""CREATE OR REPLACE TABLE gold.golden_customers AS
+        SELECT {columns} FROM ({rows}) AS g
+        LEFT JOIN {ids} AS h USING (customer_id) ORDER BY g.customer_id""")
+
+
+def _update_golden(con, partial: bool) -> None:
+    """The rows of removed and rebuilt customers replaced, household ids set for the customers decided again
+    (`_hh_affected` and the rebuilt ones when `partial`, else everyone; one not in `_household_ids` has none):
+    the rows `_rewrite_golden` gives, without writing the other rows again."""
+    con.execute("""CREATE OR REPLACE TEMP TABLE _golden_out AS
+        SELECT customer_id FROM gold.golden_customers ANTI JOIN _current USING (customer_id)
+        UNION SELECT customer_id FROM _rebuilt""")
+    con.execute("DELETE FROM gold.golden_customers WHERE customer_id IN (SELECT customer_id FROM _golden_out)")
+    columns = ", ".join("NULL::VARCHAR AS household_id" if c == "household_id" else c for c in _GOLDEN_TABLE_COLUMNS)
+    con.execute(f"INSERT INTO gold.golden_customers SELECT {columns} FROM ({_typed_rebuilt(con)}) ORDER BY customer_id")
+    decided = ("(SELECT customer_id FROM _hh_affected UNION SELECT customer_id FROM _rebuilt)" if partial
+               else "(SELECT customer_id FROM gold.golden_customers)")
+    con.execute(f"""UPDATE gold.golden_customers AS g SET household_id = d.household_id
+        FROM (SELECT c.customer_id, i.household_id FROM {decided} AS c LEFT JOIN _household_ids AS i USING (customer_id)) AS d
+        WHERE g.customer_id = d.customer_id AND g.household_id IS DISTINCT FROM d.household_id""")
 
 
 # A full build reads the person records of this many xref rows at a time (about 0.6 GB of pandas at 1M records,
