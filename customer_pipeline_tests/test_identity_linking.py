@@ -535,3 +535,26 @@ def test_prepared_records_cache_equals_preparing_everything(trained, tmp_path):
     assert as_arrow.to_pandas()["first_name_norm"].astype(str).tolist() == fresh["first_name_norm"].astype(str).tolist()
     c = linking.predict_new(None, new_ids, model_path, prepared=as_arrow)
     pd.testing.assert_frame_equal(c.reset_index(drop=True), b.reset_index(drop=True))
+
+
+def test_candidates_in_one_pass_are_those_a_rule_by_rule_join_finds(trained):
+    """Issue 13: `candidates_sql` (one scan, key hashes) names exactly the records that some prediction rule's
+    equalities pair with a new record, a rule by rule join over the same prepared records, NULL keys included."""
+    import duckdb
+
+    records, _, model_path, _ = trained
+    model = linking.load_model(model_path)
+    prepared = sm.prepare(records.assign(record_id=records["source"] + "|" + records["source_key"]))
+    con = duckdb.connect()
+    con.register("pop", prepared)
+    con.register("new", prepared.sample(40, random_state=11))
+    found = {r[0] for r in con.execute(linking.candidates_sql(model, "pop", "new")).fetchall()}
+    joins = []
+    for rule in linking.model_blocking_rules(model):
+        equalities = linking._rule_equalities(linking._rule_sql(rule))
+        for mine, theirs in ((0, 1), (1, 0)):
+            on = " AND ".join(f"p.{eq[mine]} = n.{eq[theirs]}" for eq in equalities)
+            joins.append(f"SELECT p.{sm.UNIQUE_ID} FROM pop AS p SEMI JOIN new AS n ON {on}")
+    expected = {r[0] for r in con.execute(f"SELECT {sm.UNIQUE_ID} FROM ({' UNION '.join(joins)}) "
+                                          f"WHERE {sm.UNIQUE_ID} NOT IN (SELECT {sm.UNIQUE_ID} FROM new)").fetchall()}
+    assert len(expected) > 40 and found == expected

@@ -310,18 +310,26 @@ def candidates_sql(model: dict, population: str, new: str) -> str | None:
     """The record ids of `population` outside `new` that some prediction blocking rule of the model pairs
     with a record of `new` (either side of the rule), as SQL; None when a rule is not a conjunction of
     column equalities (then every record is a candidate). Only these can form a scored pair with a new
-    record, so scoring the new records against them finds exactly the pairs scoring against all finds."""
-    joins = []
+    record, so scoring the new records against them finds exactly the pairs scoring against all finds.
+
+    One pass over `population`: a record is a candidate when the hash of its key under some rule is among
+    the keys of the new records under that rule (no key with a NULL part, as the rule's equality has it). A
+    hash collision only adds a candidate, which Splink's blocking then pairs with nothing."""
+    keys = []
     for rule in model_blocking_rules(model):
         equalities = _rule_equalities(_rule_sql(rule))
         if equalities is None:
             return None
         for mine, theirs in ((0, 1), (1, 0)):
-            on = " AND ".join(f"p.{eq[mine]} = n.{eq[theirs]}" for eq in equalities)
-            joins.append(f"SELECT p.{sm.UNIQUE_ID} FROM {population} AS p SEMI JOIN {new} AS n ON {on}")
-    unique = list(dict.fromkeys(joins))
-    return (f"SELECT DISTINCT {sm.UNIQUE_ID} FROM ({' UNION ALL '.join(unique)}) "
-            f"WHERE {sm.UNIQUE_ID} NOT IN (SELECT {sm.UNIQUE_ID} FROM {new})")
+            keys.append((tuple(eq[mine] for eq in equalities), tuple(eq[theirs] for eq in equalities)))
+    tests = []
+    for mine, theirs in dict.fromkeys(keys):
+        present = " AND ".join(f"p.{c} IS NOT NULL" for c in mine)
+        given = " AND ".join(f"n.{c} IS NOT NULL" for c in theirs)
+        tests.append(f"({present} AND hash({', '.join(f'p.{c}' for c in mine)}) IN "
+                     f"(SELECT hash({', '.join(f'n.{c}' for c in theirs)}) FROM {new} AS n WHERE {given}))")
+    return (f"SELECT p.{sm.UNIQUE_ID} FROM {population} AS p WHERE ({' OR '.join(tests) or 'false'}) "
+            f"AND p.{sm.UNIQUE_ID} NOT IN (SELECT {sm.UNIQUE_ID} FROM {new})")
 
 
 def scoring_inputs(con, population: str, new_ids, model: dict):

@@ -106,9 +106,17 @@ def links(context: dg.AssetExecutionContext, config: LinksConfig, warehouse: War
             con.register("_touched", touched)
             if plan.mode == "incremental":
                 # the Splink links between two unchanged records stay; every deterministic link is derived again
-                con.execute("""DELETE FROM identity.links WHERE link_type <> 'splink'
-                    OR record_id_l IN (SELECT record_id FROM _touched) OR record_id_r IN (SELECT record_id FROM _touched)""")
-                con.execute(f"INSERT INTO identity.links SELECT {', '.join(LINK_COLUMNS)} FROM ({hard_sql})")
+                # and only those that differ are deleted or inserted (a pair has one deterministic link, its
+                # other columns fixed): writing 140k unchanged rows again cost ~1 s at commit at 1M records
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _hard AS SELECT {', '.join(LINK_COLUMNS)} FROM ({hard_sql})")
+                same = ("h.record_id_l = k.record_id_l AND h.record_id_r = k.record_id_r "
+                        "AND h.link_type = k.link_type")
+                con.execute(f"""DELETE FROM identity.links AS k WHERE (k.link_type = 'splink' AND (
+                        k.record_id_l IN (SELECT record_id FROM _touched) OR k.record_id_r IN (SELECT record_id FROM _touched)))
+                    OR (k.link_type <> 'splink' AND NOT EXISTS (SELECT 1 FROM _hard AS h WHERE {same}))""")
+                con.execute(f"""INSERT INTO identity.links SELECT * FROM _hard AS h WHERE NOT EXISTS (
+                    SELECT 1 FROM identity.links AS k WHERE k.link_type <> 'splink' AND {same})""")
+                con.execute("DROP TABLE _hard")
             else:
                 con.execute(f"CREATE OR REPLACE TABLE identity.links AS SELECT {', '.join(LINK_COLUMNS)} FROM ({hard_sql})")
             con.execute(f"INSERT INTO identity.links SELECT {', '.join(LINK_COLUMNS)} FROM _fresh")
