@@ -109,6 +109,24 @@ def test_a_value_changed_in_place_is_validated_again(con):
     assert v.rows_validated == 1 and not _by_name(v)["id_not_null"].success
 
 
+def test_outcomes_of_rows_gone_stay_out_of_the_figures_and_are_pruned_past_a_bound(con, monkeypatch):
+    """Ledger rows of removed or changed rows count for nothing; once they exceed the slack they are deleted."""
+    monkeypatch.setattr(incremental, "STALE_SLACK", 3)
+    _put(con, _rows("f1.csv", 10, kind="c"))  # every row fails the code list
+    incremental.validate_table(con, THINGS)
+    held = lambda: con.execute(f"SELECT count(*) FROM {incremental.LEDGER} WHERE suite = 'raw_things'").fetchall()[0][0]
+    con.execute("UPDATE raw.things SET kind = 'a' WHERE _record_ref IN ('2', '3', '4')")  # three rows fixed
+    v = incremental.validate_table(con, THINGS)
+    assert v.rows_validated == 3 and _by_name(v)["kind_in_allowed_set"].unexpected_count == 7
+    assert held() == 13  # three stale outcomes kept: within the slack
+    _same_as_gx_on_everything(con, THINGS, v)
+    con.execute("DELETE FROM raw.things WHERE _record_ref IN ('5', '6')")  # two rows gone: five stale, over the slack
+    v = incremental.validate_table(con, THINGS)
+    assert v.rows_validated == 0 and _by_name(v)["kind_in_allowed_set"].unexpected_count == 5
+    assert held() == 8
+    _same_as_gx_on_everything(con, THINGS, v)
+
+
 def test_duplicates_across_old_and_new_rows_are_found(con):
     _put(con, _rows("f1.csv", 10))
     incremental.validate_table(con, THINGS)

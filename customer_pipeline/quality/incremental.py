@@ -129,23 +129,26 @@ def validate_table(con: duckdb.DuckDBPyConnection, suite: Suite, *, full: bool =
     rules = row_rules(suite)
     row_hash = f"hash({', '.join(_q(c) for c in columns)})"
     ledger = f"(SELECT * FROM {LEDGER} WHERE suite = {_lit(suite.name)}{' AND false' if reason else ''})"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _q_current AS SELECT {row_hash} AS row_hash FROM {suite.table}")
+    # every row's hash, once, with its ledger outcome where the ledger knows it (one join); the rows it does
+    # not know are read back by rowid
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _q_current AS
+        SELECT c.rid, c.row_hash, l.row_hash IS NOT NULL AS known, l.in_scope, l.counted, l.failed
+        FROM (SELECT rowid AS rid, {row_hash} AS row_hash FROM {suite.table}) AS c LEFT JOIN {ledger} AS l USING (row_hash)""")
     try:
-        new = gx_runner.read_frame(con, f"""
-            SELECT c.* FROM (SELECT {row_hash} AS _row_hash, {', '.join(_q(c) for c in columns)} FROM {suite.table}) c
-            ANTI JOIN {ledger} l ON l.row_hash = c._row_hash""")
+        new = gx_runner.read_frame(con, f"""SELECT {row_hash} AS _row_hash, {', '.join(_q(c) for c in columns)}
+            FROM {suite.table} WHERE rowid IN (SELECT rid FROM _q_current WHERE NOT known)""")
         hashes = new.pop("_row_hash").to_numpy(dtype=np.uint64)
         results = gx_runner.validate_rows(new, Suite(suite.name, suite.table, tuple(rules))) if len(new) else []
         bits = _bits(new, rules, results, hashes)
         errors = any(o.error for o, _ in results)
         con.register("_q_new", bits)
-        counts = _whole_table_counts(con, ledger, len(rules))
+        counts = _whole_table_counts(con, len(rules))
         rows_total = counts.pop("rows")
         if not errors:
             with transaction(con):
                 if reason:
                     con.execute(f"DELETE FROM {LEDGER} WHERE suite = ?", [suite.name])
-                else:
+                elif _stale_rows_likely(con, suite.name, rows_total):
                     con.execute(f"DELETE FROM {LEDGER} WHERE suite = ? AND row_hash NOT IN "
                                 "(SELECT row_hash FROM _q_current)", [suite.name])
                 con.execute(f"INSERT INTO {LEDGER} SELECT ?, row_hash, in_scope, counted, failed FROM _q_new",
@@ -224,19 +227,31 @@ def _bits(frame: pd.DataFrame, rules: list[Rule], results, hashes: np.ndarray) -
     return bits.drop_duplicates("row_hash")  # the same key and values: the same outcome
 
 
-def _whole_table_counts(con, ledger: str, n_rules: int) -> dict:
-    """Per rule, over every row of the table now: rows in scope, counted and unexpected."""
+def _whole_table_counts(con, n_rules: int) -> dict:
+    """Per rule, over every row of the table now (`_q_current`): rows in scope, counted and unexpected, from the
+    ledger's outcome of a known row and this run's (`_q_new`) of a new one."""
     sums = ", ".join(f"sum((b.{m} >> {i}) & 1)::BIGINT AS {m}_{i}"
                      for i in range(n_rules) for m in ("in_scope", "counted", "failed"))
     row = con.execute(f"""
-        SELECT count(*) AS rows{', ' + sums if sums else ''}, count(b.row_hash) AS matched
-        FROM _q_current c LEFT JOIN (
-            SELECT row_hash, in_scope, counted, failed FROM {ledger}
-            UNION ALL SELECT row_hash, in_scope, counted, failed FROM _q_new) b ON b.row_hash = c.row_hash""").df()
+        SELECT (SELECT count(*) FROM _q_current) AS rows{', ' + sums if sums else ''}, count(*) AS matched FROM (
+            SELECT in_scope, counted, failed FROM _q_current WHERE known
+            UNION ALL SELECT n.in_scope, n.counted, n.failed FROM _q_current AS c JOIN _q_new AS n USING (row_hash)
+            WHERE NOT c.known) AS b""").df()
     counts = {k: 0 if pd.isna(v) else int(v) for k, v in row.iloc[0].items()}  # sums over no rows are NULL
     if counts.pop("matched") != counts["rows"]:
         raise RuntimeError("quality ledger: a row of the table has no outcome (this is a bug)")
     return counts
+
+
+# A suite's ledger rows of removed or changed rows count for nothing (figures join the table's rows) and pruning
+# them joins the whole ledger: they are pruned once the ledger holds more rows than the table by this share of it
+# (or STALE_SLACK rows), so it stays within that of the table's size.
+STALE_SHARE, STALE_SLACK = 0.05, 10_000
+
+
+def _stale_rows_likely(con, suite: str, rows_total: int) -> bool:
+    held = con.execute(f"SELECT count(*) FROM {LEDGER} WHERE suite = ?", [suite]).fetchall()[0][0]
+    return held - rows_total > max(STALE_SLACK, STALE_SHARE * rows_total)
 
 
 def _success(counted: int, unexpected: int, mostly: float) -> bool:
