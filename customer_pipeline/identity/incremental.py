@@ -279,18 +279,18 @@ def cluster_touched(con: duckdb.DuckDBPyConnection, decisions: pd.DataFrame | No
     _register_decisions(con, decisions, "_now_decisions")
     try:
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _touched AS
-            WITH rec AS (
-                (SELECT record_id, {HASH_COLUMN} FROM staging.person_records
-                 EXCEPT SELECT record_id, {HASH_COLUMN} FROM {CLUSTERED_RECORDS})
-                UNION ALL
-                (SELECT record_id, {HASH_COLUMN} FROM {CLUSTERED_RECORDS}
-                 EXCEPT SELECT record_id, {HASH_COLUMN} FROM staging.person_records)),
+            WITH rec AS (  -- one full join per snapshot: the rows either side lacks
+                SELECT coalesce(n.record_id, o.record_id) AS record_id
+                FROM (SELECT record_id, {HASH_COLUMN} FROM staging.person_records) AS n
+                FULL JOIN {CLUSTERED_RECORDS} AS o ON o.record_id = n.record_id AND o.{HASH_COLUMN} = n.{HASH_COLUMN}
+                WHERE n.record_id IS NULL OR o.record_id IS NULL),
             lk AS (
-                (SELECT record_id_l, record_id_r, {_LINK_HASH} AS h FROM identity.links
-                 EXCEPT SELECT record_id_l, record_id_r, h FROM {CLUSTERED_LINKS})
-                UNION ALL
-                (SELECT record_id_l, record_id_r, h FROM {CLUSTERED_LINKS}
-                 EXCEPT SELECT record_id_l, record_id_r, {_LINK_HASH} FROM identity.links)),
+                SELECT coalesce(n.record_id_l, o.record_id_l) AS record_id_l,
+                       coalesce(n.record_id_r, o.record_id_r) AS record_id_r
+                FROM (SELECT record_id_l, record_id_r, {_LINK_HASH} AS h FROM identity.links) AS n
+                FULL JOIN {CLUSTERED_LINKS} AS o
+                    ON o.record_id_l = n.record_id_l AND o.record_id_r = n.record_id_r AND o.h = n.h
+                WHERE n.record_id_l IS NULL OR o.record_id_l IS NULL),
             dc AS (
                 (SELECT * FROM _now_decisions EXCEPT SELECT * FROM {CLUSTERED_DECISIONS})
                 UNION ALL (SELECT * FROM {CLUSTERED_DECISIONS} EXCEPT SELECT * FROM _now_decisions)),
