@@ -89,23 +89,27 @@ def stage(con: duckdb.DuckDBPyConnection, source: pd.DataFrame | str, events: pd
     """Bring `staging.person_records` up to date with `source` (the unified raw frame, or the SQL that
     builds it), in one transaction. Hashing and diffing run in DuckDB: only the rows to standardise
     again are handed to pandas."""
-    if isinstance(source, str):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _unified AS {source}")
-    else:
+    registered = not isinstance(source, str)
+    if registered:
         con.register("_unified_df", source.reset_index(drop=True))
-        con.execute("CREATE OR REPLACE TEMP TABLE _unified AS SELECT * FROM _unified_df")
-        con.unregister("_unified_df")
+        source = "SELECT * FROM _unified_df"
+    try:
+        # the input rows with their record id and hash, in one pass (the columns are known without running it)
+        names = [r[0] for r in con.execute(f"DESCRIBE {source}").fetchall()]
+        hashed = ", ".join(f'"{c}"' for c in pr.INPUT_COLUMNS if c in names)
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _inputs AS SELECT source || '|' || source_key AS record_id,
+            hash({hashed}) AS {HASH_COLUMN}, * FROM ({source})""")
+    finally:
+        if registered:
+            con.unregister("_unified_df")
     try:
         return _stage(con, events, now, force_full)
     finally:
-        con.execute("DROP TABLE IF EXISTS _unified")
+        con.execute("DROP TABLE IF EXISTS _inputs")
 
 
 def _stage(con: duckdb.DuckDBPyConnection, events: pd.DataFrame | None, now: datetime, force_full: bool) -> StagingDelta:
-    names = [r[0] for r in con.execute("DESCRIBE _unified").fetchall()]
-    hashed = ", ".join(f'"{c}"' for c in pr.INPUT_COLUMNS if c in names)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _inputs AS SELECT source || '|' || source_key AS record_id,
-        hash({hashed}) AS {HASH_COLUMN}, * FROM _unified""")
+    """`stage` once `_inputs` holds the input rows."""
     version, events_fp = standardiser_version(), events_fingerprint(events)
     reason = "full run asked for" if force_full else _full_reason(con, _state(con), version, events_fp)
     state = {"standardiser_version": version, "email_events": events_fp, "hash_method": HASH_METHOD}
@@ -119,10 +123,21 @@ def _stage(con: duckdb.DuckDBPyConnection, events: pd.DataFrame | None, now: dat
         return StagingDelta("full", reason, total=len(records), standardised=len(records),
                             changed_ids=records["record_id"].tolist())
 
-    source = con.execute(f"""SELECT c.* FROM _inputs c ANTI JOIN {TABLE} s
-        ON s.record_id = c.record_id AND s.{HASH_COLUMN} = c.{HASH_COLUMN}""").df()
-    stale = con.execute(f"""SELECT s.record_id FROM {TABLE} s ANTI JOIN _inputs c
-        ON s.record_id = c.record_id AND s.{HASH_COLUMN} = c.{HASH_COLUMN}""").df()["record_id"].tolist()
+    # one full join of ids and hashes: input rows staging lacks (new or changed) and staged rows no input has
+    # (removed or changed); then the input rows of the first kind, by a join with that small set
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _staging_diff AS
+        SELECT c.record_id AS input_id, c.{HASH_COLUMN} AS input_hash, s.record_id AS staged_id
+        FROM (SELECT record_id, {HASH_COLUMN} FROM _inputs) c
+        FULL JOIN (SELECT record_id, {HASH_COLUMN} FROM {TABLE}) s
+            ON s.record_id = c.record_id AND s.{HASH_COLUMN} = c.{HASH_COLUMN}
+        WHERE c.record_id IS NULL OR s.record_id IS NULL""")
+    try:
+        source = con.execute(f"""SELECT c.* FROM _inputs c SEMI JOIN _staging_diff d
+            ON d.input_id = c.record_id AND d.input_hash = c.{HASH_COLUMN}""").df()
+        stale = [r[0] for r in con.execute(
+            "SELECT staged_id FROM _staging_diff WHERE staged_id IS NOT NULL").fetchall()]
+    finally:
+        con.execute("DROP TABLE IF EXISTS _staging_diff")
     changed = set(source["record_id"])
     fresh = _standardise(source, events, now)
     with transaction(con):
