@@ -201,3 +201,19 @@ def test_a_load_with_new_rows_imports_gx_in_the_background_and_one_without_does_
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "True"]
+
+
+def test_a_raw_run_with_a_landing_folder_to_load_imports_gx_from_its_start_and_one_of_the_shop_alone_does_not():
+    """Issue 13: `customer-pipeline run` starts the GX import with the raw run when it loads some landing folder."""
+    code = (
+        "import sys, dagster as dg\n"
+        "from customer_pipeline import runner\n"
+        "from customer_pipeline.quality import gx_runner\n"
+        "shop = runner.warm_gx_for([dg.AssetKey(['raw', 'shop_customers'])])\n"
+        "before = gx_runner._warming is None and 'great_expectations' not in sys.modules\n"
+        "files = runner.warm_gx_for([dg.AssetKey(['raw', 'shop_customers']), dg.AssetKey(['raw', 'app_events'])])\n"
+        "gx_runner._warming.join(120)\n"
+        "print(shop, before, files, 'great_expectations.expectations' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "True", "True"]
