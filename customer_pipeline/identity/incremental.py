@@ -437,11 +437,22 @@ def prepared_records(con: duckdb.DuckDBPyConnection, records: pd.DataFrame | str
             if not arrow and fetch:
                 return prepared
         else:
-            current = f"(SELECT record_id AS {sm.UNIQUE_ID}, {HASH_COLUMN} FROM {rel})"
-            con.execute(f"""DELETE FROM {PREPARED_TABLE} p WHERE NOT EXISTS (SELECT 1 FROM {current} c
-                WHERE c.{sm.UNIQUE_ID} = p.{sm.UNIQUE_ID} AND c.{HASH_COLUMN} = p.{HASH_COLUMN})""")
-            part = read_df(con, f"""SELECT r.* FROM {rel} r WHERE NOT EXISTS (SELECT 1 FROM {PREPARED_TABLE} p
-                WHERE p.{sm.UNIQUE_ID} = r.record_id AND p.{HASH_COLUMN} = r.{HASH_COLUMN})""")
+            # one full join of ids and hashes: records not prepared in this version, prepared rows of no record
+            uid = sm.UNIQUE_ID
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE _prep_diff AS
+                SELECT c.record_id AS input_id, c.{HASH_COLUMN} AS input_hash,
+                       p.{uid} AS prepared_id, p.{HASH_COLUMN} AS prepared_hash
+                FROM (SELECT record_id, {HASH_COLUMN} FROM {rel}) c
+                FULL JOIN (SELECT {uid}, {HASH_COLUMN} FROM {PREPARED_TABLE}) p
+                    ON p.{uid} = c.record_id AND p.{HASH_COLUMN} = c.{HASH_COLUMN}
+                WHERE c.record_id IS NULL OR p.{uid} IS NULL""")
+            try:
+                con.execute(f"""DELETE FROM {PREPARED_TABLE} p WHERE EXISTS (SELECT 1 FROM _prep_diff d
+                    WHERE d.prepared_id = p.{uid} AND d.prepared_hash = p.{HASH_COLUMN})""")
+                part = read_df(con, f"""SELECT r.* FROM {rel} r SEMI JOIN _prep_diff d
+                    ON d.input_id = r.record_id AND d.input_hash = r.{HASH_COLUMN}""")
+            finally:
+                con.execute("DROP TABLE IF EXISTS _prep_diff")
             if len(part):
                 fresh = sm.prepare(part)
                 fresh[HASH_COLUMN] = _hashes_for(fresh, part)
