@@ -217,3 +217,23 @@ def test_a_raw_run_with_a_landing_folder_to_load_imports_gx_from_its_start_and_o
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True", "True", "True"]
+
+
+def test_the_background_gx_import_starts_only_once_the_modules_it_shares_with_the_run_are_imported():
+    """A run's own thread and the GX import must not import one module at the same time (a half-initialised
+    module, seen in CI): `warm_up` imports the shared ones in the calling thread before it starts the import."""
+    code = (
+        "import sys, threading\n"
+        "from customer_pipeline.quality import gx_runner\n"
+        "before = [m for m in gx_runner.SHARED_MODULES if m in sys.modules]\n"
+        "seen, start = [], threading.Thread.start\n"
+        "def recording_start(self):\n"
+        "    seen.append(all(m in sys.modules for m in gx_runner.SHARED_MODULES))\n"
+        "    start(self)\n"
+        "threading.Thread.start = recording_start\n"
+        "gx_runner.warm_up()\n"
+        "gx_runner._warming.join(120)\n"
+        "print(before == [] or before, seen == [True])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True"]
