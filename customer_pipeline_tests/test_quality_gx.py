@@ -175,13 +175,17 @@ def test_every_gated_asset_has_blocking_and_warning_checks():
         assert any(s.name == checks.REQUIRED_COLUMNS and s.blocking for s in specs if s.asset_key == key)
 
 
+def _printed_by(code: str) -> list[str]:
+    """What a fresh interpreter prints running `code` (imports are per process: each test needs its own)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+
+
 def test_loading_the_quality_definitions_does_not_import_gx():
     code = (
         "import sys, customer_pipeline.defs.quality.checks, customer_pipeline.defs.quality.assets; "
         "print('great_expectations' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert _printed_by(code) == ["False"]
 
 
 def test_a_load_with_new_rows_imports_gx_in_the_background_and_one_without_does_not():
@@ -199,8 +203,7 @@ def test_a_load_with_new_rows_imports_gx_in_the_background_and_one_without_does_
         "gx_runner._warming.join(120)\n"
         "print(before, 'great_expectations.expectations' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["True", "True"]
+    assert _printed_by(code) == ["True", "True"]
 
 
 def test_a_raw_run_with_a_landing_folder_to_load_imports_gx_from_its_start_and_one_of_the_shop_alone_does_not():
@@ -215,8 +218,7 @@ def test_a_raw_run_with_a_landing_folder_to_load_imports_gx_from_its_start_and_o
         "gx_runner._warming.join(120)\n"
         "print(shop, before, files, 'great_expectations.expectations' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "True", "True", "True"]
+    assert _printed_by(code) == ["False", "True", "True", "True"]
 
 
 def test_the_background_gx_import_starts_only_once_the_modules_it_shares_with_the_run_are_imported():
@@ -235,5 +237,4 @@ def test_the_background_gx_import_starts_only_once_the_modules_it_shares_with_th
         "gx_runner._warming.join(120)\n"
         "print(before == [] or before, seen == [True])\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["True", "True"]
+    assert _printed_by(code) == ["True", "True"]
