@@ -369,23 +369,24 @@ def main() -> int:
     rows = []
     for key, s in steps:
         end = s.get("end", run["finished"])
-        rows.append((key, stage_of(key), end - s["start"], sampler.peak(s["start"], end), s.get("status", "?")))
+        rows.append((key, stage_of(key), end - s["start"], sampler.peak(s["start"], end), s.get("status", "?"),
+                     s["start"] - run["started"]))
     stage_seconds = {st: 0.0 for st in STAGE_ORDER}
     stage_peak = {st: 0 for st in STAGE_ORDER}
-    for _, st, sec, peak, _ in rows:
+    for _, st, sec, peak, _, _ in rows:
         stage_seconds[st] += sec
         stage_peak[st] = max(stage_peak[st], peak)
     mats = run["materialisations"]
     person_records = int(mats.get("staging/person_records", {}).get("dagster/row_count", 0))
     pairs = int(mats.get("identity/links", {}).get("pairs_compared", 0))
-    identity_seconds = sum(sec for key, _, sec, _, _ in rows if key in IDENTITY_STEPS)
+    identity_seconds = sum(sec for key, _, sec, _, _, _ in rows if key in IDENTITY_STEPS)
     peak_total = sampler.peak()
     startup = run["imported"] - run["started"]
     overhead = wall - sum(r[2] for r in rows)
 
     print("\nSteps (in execution order)")
     print(f"  {'step':44s} {'stage':9s} {'seconds':>8s} {'peak RSS':>10s}")
-    for key, st, sec, peak, status in rows:
+    for key, st, sec, peak, status, _ in rows:
         flag = "" if status == "STEP_SUCCESS" else f"  {status}"
         print(f"  {key:44s} {st:9s} {sec:8.1f} {gb(peak):>10s}{flag}")
     print("\nStages")
@@ -445,7 +446,7 @@ def main() -> int:
             "date": time.strftime("%Y-%m-%d"), "machine": machine(), "persons": args.persons, "seed": args.seed,
             "person_records": person_records, "pairs_compared": pairs, "wall_seconds": wall,
             "peak_rss_bytes": peak_total, "sample_seconds": sample_seconds, "startup_seconds": startup,
-            "steps": [dict(zip(("step", "stage", "seconds", "peak_rss_bytes", "status"), r)) for r in rows],
+            "steps": [dict(zip(("step", "stage", "seconds", "peak_rss_bytes", "status", "started_after"), r)) for r in rows],
             "stages": {st: {"seconds": stage_seconds[st], "peak_rss_bytes": stage_peak[st]} for st in STAGE_ORDER},
             "identity_seconds": identity_seconds, "engine": engine, "bare_splink": bare, "identity_over_bare": ratio,
             "exit_code": rc, "also_engine": other, "gate": run.get("gate"),

@@ -129,6 +129,35 @@ def test_corrected_app_file_promotes_the_redelivered_message(con, landing):
     assert account_files(con, "app_events")["mismatches"] == []
 
 
+def test_app_identifies_brought_up_to_date_equal_a_whole_extraction(con, landing):
+    """New files, a corrected file whose message is promoted from its re-delivery, and an erasure's delete:
+    after each, raw.app_identifies updated by difference holds what extracting every message again gives."""
+    identifies = "SELECT * EXCLUDE (_ingested_at) FROM raw.app_identifies ORDER BY message_id"
+
+    def both() -> list:
+        rebuild_app_identities(con)
+        updated = _rows(con, identifies)
+        rebuild_app_identities(con, whole=True)
+        assert _rows(con, identifies) == updated
+        return updated
+
+    load_app_events(con, landing, "run-1")
+    assert [r[0] for r in both()] == ["m1"]
+    write(landing / "app_events/events_2026-10-03T14.jsonl", "\n".join([
+        app_event("m1", traits={"email": "second@example.de"}),  # a re-delivery of m1: aside as a duplicate
+        app_event("m7", anon="dev-7", traits={"firstName": "Bea", "phone": 491701234567, "address": {"city": ["x"]}}),
+        app_event("m8", anon="dev-8", traits={}),  # no traits: not an identity
+    ]).encode() + b"\n")
+    load_app_events(con, landing, "run-2")
+    assert [(r[0], r[4], r[5]) for r in both()] == [("m1", "anna@example.de", "Anna"), ("m7", None, "Bea")]
+    # the first file is corrected without m1: its re-delivery (another email) becomes m1
+    write(landing / "app_events/events_2026-10-03T12.jsonl", (app_event("m2", "track") + "\n").encode())
+    load_app_events(con, landing, "run-3")
+    assert [(r[0], r[4]) for r in both()] == [("m1", "second@example.de"), ("m7", None)]
+    con.execute("DELETE FROM raw.app_events WHERE anonymous_id = 'dev-7'")  # as an erasure does
+    assert [r[0] for r in both()] == ["m1"]
+
+
 def _table_dump(con):
     """Every raw, quarantine and bookkeeping row except load time and run id, in a fixed order."""
     dump = {}

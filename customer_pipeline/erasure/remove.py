@@ -27,7 +27,7 @@ FILE_TABLES = {  # raw tables of landing files: rows counted per file version fo
     "raw.app_event_duplicates": "user_id IN (SELECT v FROM _er_users) OR anonymous_id IN (SELECT v FROM _er_devices) "
                                 "OR previous_id IN (SELECT v FROM _er_devices)",
 }
-DERIVED_RAW = {  # rebuilt from raw.app_events on each load
+DERIVED_RAW = {  # derived from raw.app_events, brought up to date on each load
     "raw.app_identifies": "user_id IN (SELECT v FROM _er_users) OR anonymous_id IN (SELECT v FROM _er_devices)",
     "raw.app_aliases": "user_id IN (SELECT v FROM _er_users) OR previous_id IN (SELECT v FROM _er_devices)",
 }

@@ -25,13 +25,16 @@ from customer_pipeline.warehouse import read_df, table_exists
 
 INPUTS_TABLE = "meta.golden_inputs"
 STATE_TABLE = "meta.golden_state"
+# this run's inputs (customer_id, fingerprint), a temp table of the step's connection: `plan` fills it, `save`
+# keeps it as INPUTS_TABLE (537k rows at 1M records: read into pandas and back they cost ~0.5 s)
+CURRENT = "_golden_current"
 
 
 @dataclass
 class GoldenPlan:
     mode: str  # "full" or "incremental"
     reason: str
-    fingerprints: pd.DataFrame  # customer_id, fingerprint: this run's inputs, saved after the write
+    customers: int  # customers in this run's xref (their fingerprints: temp table CURRENT, saved after the write)
     rebuild: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"customer_id": []}))  # incremental only
     removed: int = 0
     kept: int = 0
@@ -49,21 +52,23 @@ def _state(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return dict(con.execute(f"SELECT key, value FROM {STATE_TABLE}").fetchall())
 
 
-def fingerprints(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """customer_id, fingerprint over the xref and the survivorship columns of staging.person_records."""
+def fingerprints(con: duckdb.DuckDBPyConnection) -> int:
+    """Temp table CURRENT: customer_id, fingerprint over the xref and the survivorship columns of
+    staging.person_records; returns how many customers."""
     present = {r[0] for r in con.execute("DESCRIBE staging.person_records").fetchall()}
     columns = [c for c in survivorship.INPUT_COLUMNS if c in present and c != "record_id"]
     values = ", ".join(f"p.{c}" for c in columns)
-    return con.execute(f"""
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {CURRENT} AS
         SELECT x.customer_id, hash(sum(hash(p.record_id, {values}))::VARCHAR, count(*)) AS fingerprint
         FROM gold.customer_xref AS x JOIN staging.person_records AS p USING (record_id)
         WHERE x.customer_id IS NOT NULL
-        GROUP BY x.customer_id""").df()
+        GROUP BY x.customer_id""")
+    return int(con.execute(f"SELECT count(*) FROM {CURRENT}").fetchall()[0][0])
 
 
 def plan(con: duckdb.DuckDBPyConnection, salt_: str, force_full: bool = False) -> GoldenPlan:
-    """Which customers this run rebuilds."""
-    current = fingerprints(con)
+    """Which customers this run rebuilds (and temp table CURRENT)."""
+    customers = fingerprints(con)
     state = _state(con)
     reason = (
         "full run asked for" if force_full
@@ -73,20 +78,16 @@ def plan(con: duckdb.DuckDBPyConnection, salt_: str, force_full: bool = False) -
         else ""
     )
     if reason:
-        return GoldenPlan("full", reason, current)
-    con.register("_golden_current", current)
-    try:
-        # rebuilt: new or changed inputs, or no row to keep (a row removed by hand is built again)
-        rebuild = con.execute(f"""
-            SELECT c.customer_id FROM _golden_current AS c
-            WHERE NOT EXISTS (SELECT 1 FROM {INPUTS_TABLE} AS s
-                              WHERE s.customer_id = c.customer_id AND s.fingerprint = c.fingerprint)
-               OR NOT EXISTS (SELECT 1 FROM gold.golden_customers AS g WHERE g.customer_id = c.customer_id)""").df()
-        removed = con.execute(
-            "SELECT count(*) FROM gold.golden_customers ANTI JOIN _golden_current USING (customer_id)").fetchall()[0][0]
-    finally:
-        con.unregister("_golden_current")
-    return GoldenPlan("incremental", "", current, rebuild, int(removed), len(current) - len(rebuild))
+        return GoldenPlan("full", reason, customers)
+    # rebuilt: new or changed inputs, or no row to keep (a row removed by hand is built again)
+    rebuild = con.execute(f"""
+        SELECT c.customer_id FROM {CURRENT} AS c
+        WHERE NOT EXISTS (SELECT 1 FROM {INPUTS_TABLE} AS s
+                          WHERE s.customer_id = c.customer_id AND s.fingerprint = c.fingerprint)
+           OR NOT EXISTS (SELECT 1 FROM gold.golden_customers AS g WHERE g.customer_id = c.customer_id)""").df()
+    removed = con.execute(
+        f"SELECT count(*) FROM gold.golden_customers ANTI JOIN {CURRENT} USING (customer_id)").fetchall()[0][0]
+    return GoldenPlan("incremental", "", customers, rebuild, int(removed), customers - len(rebuild))
 
 
 def records_of(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -105,11 +106,9 @@ def records_of(con: duckdb.DuckDBPyConnection, customers: pd.DataFrame) -> tuple
 def save(con: duckdb.DuckDBPyConnection, plan_: GoldenPlan, salt_: str, households_decided: str = "") -> None:
     """Remember this run's inputs (inside the caller's transaction, with the table they built) and what it did
     (`households_decided`: how many customers' households were decided again, or "every customer")."""
-    con.register("_golden_fps", plan_.fingerprints)
-    con.execute(f"CREATE OR REPLACE TABLE {INPUTS_TABLE} AS SELECT * FROM _golden_fps")
-    con.unregister("_golden_fps")
+    con.execute(f"CREATE OR REPLACE TABLE {INPUTS_TABLE} AS SELECT * FROM {CURRENT}")
     values = {"salt": salt_, "last_mode": plan_.mode, "last_reason": plan_.reason,
-              "last_rebuilt": str(len(plan_.fingerprints) if plan_.mode == "full" else len(plan_.rebuild)),
+              "last_rebuilt": str(plan_.customers if plan_.mode == "full" else len(plan_.rebuild)),
               "last_removed": str(plan_.removed), "last_kept": str(plan_.kept),
               "last_households_decided": households_decided}
     con.execute(f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR)")

@@ -345,17 +345,44 @@ def _trait_misfit(path: str, col: str) -> str:
             f"THEN '{col}' END")
 
 
-def rebuild_app_identities(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Person-describing identify traits and alias links, in a form the identity stage reads."""
-    con.execute(
-        f"""CREATE OR REPLACE TABLE raw.app_identifies AS
-        SELECT message_id, anonymous_id, user_id, "timestamp",
-            {", ".join(f"{_trait_value(path, col)} AS {col}" for col, path in _TRAITS)},
-            nullif(concat_ws(',', {", ".join(_trait_misfit(path, col) for col, path in _TRAITS)}), '') AS non_text_traits,
-            _location, _record_ref, _ingested_at, _run_id
-        FROM raw.app_events WHERE type = 'identify' AND traits IS NOT NULL AND traits <> '{{}}'
-        ORDER BY message_id"""
-    )
+_IDENTIFY_ROWS = "FROM raw.app_events WHERE type = 'identify' AND traits IS NOT NULL AND traits <> '{}'"
+_IDENTIFY_SELECT = f"""SELECT message_id, anonymous_id, user_id, "timestamp",
+    {", ".join(f"{_trait_value(path, col)} AS {col}" for col, path in _TRAITS)},
+    nullif(concat_ws(',', {", ".join(_trait_misfit(path, col) for col, path in _TRAITS)}), '') AS non_text_traits,
+    _location, _record_ref, _ingested_at, _run_id"""
+# a row of raw.app_events is never changed in place (a corrected file's rows leave and its new rows come in,
+# an erasure deletes): these columns tell whether raw.app_identifies holds a message's current row
+_IDENTIFY_KEY = ("message_id", "_location", "_record_ref", "_run_id")
+# kept as the table's comment: a change of the extraction (this code) rebuilds the table whole
+_IDENTIFY_VERSION = "app_identifies " + hashlib.sha256(_IDENTIFY_SELECT.encode()).hexdigest()[:16]
+
+
+def rebuild_app_identities(con: duckdb.DuckDBPyConnection, whole: bool = False) -> dict[str, int]:
+    """Person-describing identify traits and alias links, in a form the identity stage reads.
+
+    raw.app_identifies follows raw.app_events row for row: the messages that left it (a corrected file, a
+    promoted re-delivery, an erasure) leave, the new ones are extracted, the rest stay as they are (the traits
+    of 140k identify messages are 2 s of JSON at 1M records). `whole` (or a first build, or changed extraction
+    code) extracts every message again. Aliases (no JSON) are always rebuilt."""
+    current = con.execute(
+        "SELECT comment FROM duckdb_tables() WHERE schema_name = 'raw' AND table_name = 'app_identifies'").fetchall()
+    if whole or not current or current[0][0] != _IDENTIFY_VERSION:
+        con.execute(f"CREATE OR REPLACE TABLE raw.app_identifies AS {_IDENTIFY_SELECT} {_IDENTIFY_ROWS} ORDER BY message_id")
+        con.execute(f"COMMENT ON TABLE raw.app_identifies IS '{_IDENTIFY_VERSION}'")
+    else:
+        on = " AND ".join(f"e.{c} = i.{c}" for c in _IDENTIFY_KEY)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _identify_diff AS
+            SELECT e.message_id AS arrived, i.message_id AS left_
+            FROM (SELECT {", ".join(_IDENTIFY_KEY)} {_IDENTIFY_ROWS}) AS e
+            FULL JOIN (SELECT {", ".join(_IDENTIFY_KEY)} FROM raw.app_identifies) AS i ON {on}
+            WHERE e.message_id IS NULL OR i.message_id IS NULL"""
+        )
+        con.execute("DELETE FROM raw.app_identifies WHERE message_id IN "
+                    "(SELECT left_ FROM _identify_diff WHERE left_ IS NOT NULL)")
+        con.execute(f"""INSERT INTO raw.app_identifies {_IDENTIFY_SELECT} {_IDENTIFY_ROWS}
+            AND message_id IN (SELECT arrived FROM _identify_diff WHERE arrived IS NOT NULL) ORDER BY message_id""")
+        con.execute("DROP TABLE _identify_diff")
     con.execute(
         """CREATE OR REPLACE TABLE raw.app_aliases AS
         SELECT message_id, previous_id, user_id, "timestamp", _location, _record_ref, _ingested_at, _run_id

@@ -59,7 +59,6 @@ def _write(con, plan: golden_state.GoldenPlan, salt: str, rebuilt: pd.DataFrame,
     `_hh_affected` only (and `_hh_old_ids` the ids they held): everyone else keeps household and id."""
     con.register("_rebuilt", rebuilt[GOLDEN_COLUMNS])
     con.register("_household_ids", result.customers[["customer_id", "household_id"]])
-    con.register("_current", plan.fingerprints[["customer_id"]])
     in_place = plan.mode == "incremental" and [r[0] for r in con.execute(
         "DESCRIBE gold.golden_customers").fetchall()] == _GOLDEN_TABLE_COLUMNS
     try:
@@ -76,7 +75,7 @@ def _write(con, plan: golden_state.GoldenPlan, salt: str, rebuilt: pd.DataFrame,
             con.execute("INSERT INTO gold.household_id_history SELECT * FROM _history")
             con.unregister("_history")
     finally:
-        for name in ("_rebuilt", "_household_ids", "_current"):
+        for name in ("_rebuilt", "_household_ids"):
             con.unregister(name)
         con.execute("DROP TABLE IF EXISTS _golden_out")
     return con.execute("SELECT count(*) FROM gold.household_id_history").fetchall()[0][0]
@@ -164,7 +163,7 @@ def _households(con, plan: golden_state.GoldenPlan, now: dt.datetime) -> tuple[h
         changed = """SELECT customer_id FROM _rebuilt_places
             UNION SELECT customer_id FROM gold.golden_customers ANTI JOIN _current USING (customer_id)"""
         affected = hh.affected_customers(con, places, changed)
-        if affected <= hh.INCREMENTAL_MAX_SHARE * len(plan.fingerprints):
+        if affected <= hh.INCREMENTAL_MAX_SHARE * plan.customers:
             con.execute("CREATE OR REPLACE TEMP TABLE _hh_old_ids AS SELECT DISTINCT household_id FROM "
                         "gold.golden_customers SEMI JOIN _hh_affected USING (customer_id) WHERE household_id IS NOT NULL")
             mine = "SEMI JOIN _hh_affected USING (customer_id)"
@@ -266,19 +265,19 @@ def golden_customers(context: dg.AssetExecutionContext, config: GoldenConfig, wa
         # households: every customer in a full run; in an incremental one the customers tied (by place, number or
         # previous household) to those rebuilt or removed, the rest keeping theirs (docs/households.md)
         con.register("_rebuilt_places", rebuilt[list(_PLACE_COLUMNS)])
-        con.register("_current", plan.fingerprints[["customer_id"]])
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _current AS SELECT customer_id FROM {golden_state.CURRENT}")
         try:
             result, partial = _households(con, plan, now)
             history_total = _write(con, plan, salt, rebuilt, result, partial)
         finally:
             con.unregister("_rebuilt_places")
-            con.unregister("_current")
-            for name in ("_hh_affected", "_hh_affected_places", "_hh_old_ids", "_hh_ties_new"):
+            con.execute("DROP VIEW IF EXISTS _current")
+            for name in ("_hh_affected", "_hh_affected_places", "_hh_old_ids", "_hh_ties_new", golden_state.CURRENT):
                 con.execute(f"DROP TABLE IF EXISTS {name}")
         tables = {t: table_metadata(con, t) for t in ("gold.golden_customers", "gold.household_id_history")}
         golden_metadata = _golden_metadata(con)
-        households_metadata = _households_metadata(con, len(plan.fingerprints))
-    customers = len(plan.fingerprints)
+        households_metadata = _households_metadata(con, plan.customers)
+    customers = plan.customers
     changes = result.history.groupby("reason").size().to_dict() if len(result.history) else {}
     how = (f"full ({plan.reason})" if plan.mode == "full"
            else f"incremental: {len(rebuilt)} rebuilt, {plan.removed} removed, {plan.kept} kept")

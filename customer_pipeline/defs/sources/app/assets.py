@@ -22,10 +22,11 @@ def app_events(
 ) -> dg.MaterializeResult:
     with warehouse.connect() as con:
         stats = load_app_events(con, Path(sources.landing_dir), context.run.run_id)
-        # derived from every app event: rebuilt when a file was loaded, replaced or quarantined (and on --full)
-        if stats.files_loaded or stats.files_replaced or stats.files_quarantined or full_refresh_asked(context) \
+        # derived from the app events: brought up to date when a file was loaded, replaced or quarantined (whole on --full)
+        whole = full_refresh_asked(context)
+        if stats.files_loaded or stats.files_replaced or stats.files_quarantined or whole \
                 or not all(table_exists(con, t) for t in ("raw.app_identifies", "raw.app_aliases")):
-            derived = rebuild_app_identities(con)
+            derived = rebuild_app_identities(con, whole=whole)
         else:
             derived = {name: con.execute(f"SELECT count(*) FROM raw.app_{name}").fetchall()[0][0]
                        for name in ("identifies", "aliases")}
