@@ -437,6 +437,22 @@ def test_drift_names_fields_that_filled_or_emptied_and_new_sources():
     assert model_store.drift(now, now) == []
 
 
+def test_fingerprint_counts_a_field_filled_when_it_holds_more_than_whitespace():
+    """The fast test of `_filled` agrees with trimming every value, for text and for dates."""
+    import datetime as dt
+
+    from customer_pipeline.identity import model_store
+
+    values = ["Anna", " Anna", "Anna\t", "a", "", " ", "\t\n", "\r", " x ", "é", " é", None, "\u00a0"]
+    frame = pd.DataFrame({"first_name_norm": values, "source": "pos",
+                          "birth_date": [dt.date(1990, 1, 2), None] * 6 + [None]})
+    fp = model_store.fingerprint(frame)
+    filled_names = sum(1 for v in values if v is not None and v.strip(" \t\n\v\f\r"))
+    assert fp["records"] == len(values)
+    assert fp["fill"]["first_name"] == round(filled_names / len(values), 4)
+    assert fp["fill"]["birth_date"] == round(6 / len(values), 4)
+
+
 def test_nickname_keys_come_from_the_nicknames_package_and_the_hand_list_without_chaining():
     def nick(a, b):
         return bool(set(sm.nickname_keys(a)) & set(sm.nickname_keys(b)))
