@@ -87,21 +87,23 @@ def every_record_once(con: duckdb.DuckDBPyConnection) -> dg.AssetCheckResult:
     """Every staging.person_records row is in gold.customer_xref exactly once, with a customer."""
     if absent := _absent(con, "staging.person_records", "gold.customer_xref"):
         return _missing(EVERY_RECORD_ONCE, XREF_KEY, absent)
-    counts = con.execute("""
-        WITH x AS (SELECT source, source_key, count(*) AS n, count(customer_id) AS with_id
-                   FROM gold.customer_xref GROUP BY ALL),
-        r AS (SELECT DISTINCT source, source_key FROM staging.person_records)
-        SELECT
-            (SELECT count(*) FROM staging.person_records),
-            (SELECT count(*) FROM r ANTI JOIN x USING (source, source_key)),
-            (SELECT count(*) FROM x WHERE n > 1),
-            (SELECT count(*) FROM x WHERE with_id < n),
-            (SELECT count(*) FROM x ANTI JOIN r USING (source, source_key))
-    """).fetchall()[0]
+    # one full join of the xref's keys (with their counts) and the staged ones: only the keys at fault are kept
+    con.execute("""CREATE OR REPLACE TEMP TABLE _xref_once AS
+        SELECT coalesce(x.source, r.source) AS source, x.n, x.with_id, r.source_key IS NOT NULL AS staged
+        FROM (SELECT source, source_key, count(*) AS n, count(customer_id) AS with_id
+              FROM gold.customer_xref GROUP BY ALL) AS x
+        FULL JOIN (SELECT DISTINCT source, source_key FROM staging.person_records) AS r
+            ON r.source = x.source AND r.source_key = x.source_key
+        WHERE x.n IS NULL OR r.source_key IS NULL OR x.n > 1 OR x.with_id < x.n""")
+    try:
+        counts = con.execute("""SELECT (SELECT count(*) FROM staging.person_records),
+            count(*) FILTER (WHERE n IS NULL), count(*) FILTER (WHERE n > 1), count(*) FILTER (WHERE with_id < n),
+            count(*) FILTER (WHERE n IS NOT NULL AND NOT staged) FROM _xref_once""").fetchall()[0]
+        missing_by_source = dict(con.execute(
+            "SELECT source, count(*) FROM _xref_once WHERE n IS NULL GROUP BY 1 ORDER BY 1").fetchall())
+    finally:
+        con.execute("DROP TABLE IF EXISTS _xref_once")
     records, missing, repeated, without_id, unknown = (int(v) for v in counts)
-    missing_by_source = dict(con.execute("""
-        SELECT source, count(*) FROM (SELECT DISTINCT source, source_key FROM staging.person_records) AS r
-        ANTI JOIN gold.customer_xref AS x USING (source, source_key) GROUP BY 1 ORDER BY 1""").fetchall())
     return dg.AssetCheckResult(
         asset_key=XREF_KEY, check_name=EVERY_RECORD_ONCE,
         passed=missing == 0 and repeated == 0 and without_id == 0 and unknown == 0,
