@@ -451,6 +451,9 @@ def test_fingerprint_counts_a_field_filled_when_it_holds_more_than_whitespace():
     assert fp["records"] == len(values)
     assert fp["fill"]["first_name"] == round(filled_names / len(values), 4)
     assert fp["fill"]["birth_date"] == round(6 / len(values), 4)
+    # a categorical column (DuckDB reads it as an ENUM) is text too
+    categorical = model_store.fingerprint(frame.assign(first_name_norm=pd.Categorical(values)))
+    assert categorical["fill"]["first_name"] == fp["fill"]["first_name"]
 
 
 def test_nickname_keys_come_from_the_nicknames_package_and_the_hand_list_without_chaining():

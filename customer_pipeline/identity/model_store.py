@@ -57,14 +57,21 @@ class ModelVersion:
 _WHITESPACE = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"
 
 
+# types whose values are never blank as text: not null is filled
+_NEVER_BLANK = ("DATE", "TIMESTAMP", "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+                "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE")
+
+
 def _filled(col: str, type_: str) -> str:
-    """SQL: the value is not null and, as text, not blank. Only text can be blank; a text whose first and last
-    characters are not whitespace is not, which spares trimming nearly every value (0.5 -> 0.15 s at 1M)."""
-    if type_ != "VARCHAR":
+    """SQL: the value is not null and, as text, not blank. A text whose first and last characters are not
+    whitespace is not blank, which spares trimming nearly every value (0.5 -> 0.15 s at 1M); dates and numbers
+    never are."""
+    if type_.split("(")[0] in _NEVER_BLANK or type_.startswith(("TIMESTAMP", "DECIMAL")):
         return f"{col} IS NOT NULL"
+    text = f"CAST({col} AS VARCHAR)"
     return (f"CASE WHEN {col} IS NULL THEN false "
-            f"WHEN NOT contains({_WHITESPACE}, {col}[1]) AND NOT contains({_WHITESPACE}, {col}[-1]) THEN true "
-            f"ELSE nullif(trim({col}, {_WHITESPACE}), '') IS NOT NULL END")
+            f"WHEN NOT contains({_WHITESPACE}, {text}[1]) AND NOT contains({_WHITESPACE}, {text}[-1]) THEN true "
+            f"ELSE nullif(trim({text}, {_WHITESPACE}), '') IS NOT NULL END")
 
 
 def fingerprint(records: pd.DataFrame | str, con: duckdb.DuckDBPyConnection | None = None) -> dict:
