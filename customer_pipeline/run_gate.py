@@ -143,8 +143,13 @@ def fingerprint(con: duckdb.DuckDBPyConnection, today: dt.date | None = None) ->
         "model": digest(_model_part(con)),
         "settings": digest(settings),
         "code": _code_part(),
-        "date": str(today or dt.datetime.now(dt.UTC).date()),
+        "date": str(today or utc_today()),
     }
+
+
+def utc_today() -> dt.date:
+    """Today in UTC, the date the audiences and demographics are as of (one place, so a test can pin it)."""
+    return dt.datetime.now(dt.UTC).date()
 
 
 def changed_parts(con: duckdb.DuckDBPyConnection, parts: dict[str, str]) -> list[str]:
