@@ -137,6 +137,50 @@ def test_purchases_tie_every_line_to_its_customer_in_receipt_currency_and_eur(bu
         "return", -2, -40.00, dt.datetime(2025, 5, 20, 10))
 
 
+def _table(con, table: str) -> list[tuple]:
+    return sorted(con.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+
+
+def test_purchases_brought_up_to_date_by_difference_equal_a_whole_build(built, settings, tmp_path):
+    """After new receipts, a receipt gone, a card that joined another customer, a product renamed by the majority
+    of its lines and a shop order returned, the table changed by difference equals the one written whole."""
+    with wh.connect(built) as con:
+        before = con.execute("SELECT purchase_line_id, rowid FROM gold.customer_purchases").fetchall()
+        con.execute("""
+            INSERT INTO staging.pos_transactions VALUES
+                ('DE001', 'R8', 1, '2026-10-02 09:00:00+00', 'card:100', 'SKU-D', 1, 25.00, 0.00, 'EUR', 25),
+                ('DE001', 'R8', 2, '2026-10-02 09:00:00+00', 'card:100', 'SKU-E', 2, 20.00, 1.00, 'EUR', 40);
+            DELETE FROM staging.pos_transactions WHERE receipt_id = 'R6';
+            UPDATE gold.customer_xref SET customer_id = 'C1' WHERE source_key = 'card:200';
+            INSERT INTO raw.pos_transactions SELECT 'SKU-B', 'Mug, large', 'Home' FROM range(4);
+            UPDATE staging.shop_orders SET status = 'returned' WHERE order_id = 10;""")
+        done = models.update_customer_purchases(con, settings)
+        # new: R8's two lines and order 10's two return lines; gone: R6's line; changed (removed and added again):
+        # card 200's four lines (their customer), the Mug lines of R1 and R2 (its name) and order 10's sale lines
+        # (their status)
+        assert (done.mode, done.rows) == ("difference", 17 + 2 - 1 + 2)
+        assert (done.removed, done.added) == (1 + 4 + 2 + 2, 2 + 2 + 4 + 2 + 2)
+        by_difference = _table(con, "gold.customer_purchases")
+        kept = dict(con.execute("SELECT purchase_line_id, rowid FROM gold.customer_purchases").fetchall())
+        assert kept["shop:11:1"] == dict(before)["shop:11:1"]  # an unchanged line is not written again
+        models.build_customer_purchases(con, settings)
+        assert by_difference == _table(con, "gold.customer_purchases")
+        # nothing changed: nothing written
+        done = models.update_customer_purchases(con, settings)
+        assert (done.mode, done.removed, done.added) == ("difference", 0, 0)
+        # a table of other columns (older code) is written whole
+        con.execute("ALTER TABLE gold.customer_purchases DROP COLUMN order_status")
+        done = models.update_customer_purchases(con, settings)
+        assert (done.mode, done.reason) == ("whole", "its columns changed")
+        assert _table(con, "gold.customer_purchases") == by_difference
+        # a key held by two rows cannot be told apart: written whole
+        con.execute("INSERT INTO gold.customer_purchases SELECT * FROM gold.customer_purchases LIMIT 1")
+        done = models.update_customer_purchases(con, settings)
+        assert (done.mode, done.rows) == ("whole", len(by_difference))
+        assert _table(con, "gold.customer_purchases") == by_difference
+        assert models.update_customer_purchases(con, settings, whole=True).reason == "asked for"
+
+
 def test_channel_figures_give_revenue_and_share_identified(built):
     with duckdb.connect(str(built), read_only=True) as con:
         figures = {f["channel"]: f for f in channel_figures(con)}

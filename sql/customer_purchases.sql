@@ -128,6 +128,4 @@ FROM lines AS l
 LEFT JOIN gold.customer_xref AS x ON x.source = l.channel AND x.source_key = l.source_key
 LEFT JOIN products AS p USING (sku)
 ASOF LEFT JOIN fx_rates AS f ON f.currency = l.currency AND CAST(l.purchased_at AS DATE) >= f.valid_from
--- stored in time order (DuckDB's min/max zone maps then skip most row groups for a date range); not by
--- purchase_line_id too, a sort of every line on a string that took half the build at 1M records
-ORDER BY l.purchased_at
+-- (stored in time order: customer_pipeline/marts/models.py, STORAGE_ORDER)
