@@ -99,6 +99,15 @@ lines AS (
     SELECT * FROM pos_lines
     UNION ALL SELECT * FROM shop_sales
     UNION ALL SELECT * FROM shop_returns
+),
+
+day_rates AS (
+    -- the rate of each currency on each day that has lines: the rate valid from the latest date not after it.
+    -- The ASOF join runs on these few thousand days, not on every line (sorting millions of lines for it
+    -- was most of the build)
+    SELECT d.currency, d.purchase_date, f.eur_per_unit
+    FROM (SELECT DISTINCT currency, CAST(purchased_at AS DATE) AS purchase_date FROM lines) AS d
+    ASOF LEFT JOIN fx_rates AS f ON f.currency = d.currency AND d.purchase_date >= f.valid_from
 )
 
 SELECT
@@ -127,5 +136,5 @@ SELECT
 FROM lines AS l
 LEFT JOIN gold.customer_xref AS x ON x.source = l.channel AND x.source_key = l.source_key
 LEFT JOIN products AS p USING (sku)
-ASOF LEFT JOIN fx_rates AS f ON f.currency = l.currency AND CAST(l.purchased_at AS DATE) >= f.valid_from
+LEFT JOIN day_rates AS f ON f.currency = l.currency AND f.purchase_date = CAST(l.purchased_at AS DATE)
 -- (stored in time order: customer_pipeline/marts/models.py, STORAGE_ORDER)

@@ -76,45 +76,39 @@ def build_by_difference(con: duckdb.DuckDBPyConnection, model: str, params: dict
                         whole: bool = False) -> Applied:
     """gold.<model> equal to what `build` would write, changed by difference where it exists.
 
-    The SELECT runs whole into a temporary table; a full join of each row's key and hash (all columns) with the
-    table finds the rows that differ: those are deleted and inserted, in one transaction, and the rest is not
-    written again (at 1M customers a new day's receipts changed a few hundred of 5.8 million purchase lines,
-    whose rewrite took most of the build). Written whole instead: the first time, on `whole` (`run --full`),
-    when the columns or their types changed, or when the keys turn out not to be one row each (the row counts
-    then differ)."""
+    The SELECT runs whole, each of its rows hashed (all columns), in a full join with the key and hash of each
+    row of the table: only the rows on one side (new or changed, gone or changed) come out of it and are
+    deleted and inserted, in one transaction; the rest is neither kept in memory nor written again (at 1M
+    customers a new day's receipts change a few thousand of 5.8 million purchase lines, whose rewrite took most
+    of the build). A row is told by its key and hash, so rows that share a key are still told apart; only
+    identical rows repeated keep their number (a key is one row in the marts built so: a repeated line would
+    also fail their revenue check). Written whole instead: the first time, on `whole` (`run --full`), and when
+    the columns or their types changed (older code)."""
     table, key = f"gold.{model}", DIFFERENCE_KEY[model]
     reason = "asked for" if whole else "" if table_exists(con, table) else "first build"
     if reason:
         return Applied(build(con, model, params), "whole", reason)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _mart_next AS\n{model_sql(model)}", params or {})
+    select = model_sql(model)
+    columns = con.execute(f"DESCRIBE SELECT * FROM (\n{select}\n) LIMIT 0", params or {}).fetchall()
+    if [c[:2] for c in columns] != [c[:2] for c in con.execute(f"DESCRIBE {table}").fetchall()]:
+        return Applied(build(con, model, params), "whole", "its columns changed")
+    names = ", ".join(f'"{c[0]}"' for c in columns)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _mart_diff AS
+        SELECT n.*, o.k AS _old_key, o.h AS _old_hash
+        FROM (SELECT *, hash({names}) AS _row_hash FROM (\n{select}\n)) AS n
+        FULL JOIN (SELECT "{key}" AS k, hash({names}) AS h FROM {table}) AS o
+            ON o.k = n."{key}" AND o.h = n._row_hash
+        WHERE n._row_hash IS NULL OR o.h IS NULL""", params or {})
     try:
-        columns = con.execute("DESCRIBE _mart_next").fetchall()
-        if [c[:2] for c in columns] != [c[:2] for c in con.execute(f"DESCRIBE {table}").fetchall()]:
-            return _whole_from_next(con, model, "its columns changed")
-        row_hash = "hash(" + ", ".join(f'"{c[0]}"' for c in columns) + ")"
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _mart_diff AS
-            SELECT n.k AS next_key, o.k AS old_key
-            FROM (SELECT "{key}" AS k, {row_hash} AS h FROM _mart_next) AS n
-            FULL JOIN (SELECT "{key}" AS k, {row_hash} AS h FROM {table}) AS o ON o.k = n.k AND o.h = n.h
-            WHERE n.k IS NULL OR o.k IS NULL""")
         with transaction(con):
-            removed = con.execute(f"""DELETE FROM {table} WHERE "{key}" IN (
-                SELECT old_key FROM _mart_diff WHERE old_key IS NOT NULL)""").fetchall()[0][0]
-            added = con.execute(f"""INSERT INTO {table} {_ordered(model, f'SELECT * FROM _mart_next WHERE "{key}" IN (SELECT next_key FROM _mart_diff WHERE next_key IS NOT NULL)')}""").fetchall()[0][0]
-            rows, expected = (con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in (table, "_mart_next"))
-            if rows != expected:  # a key held by more than one row: the difference cannot be told by key
-                con.execute(f"CREATE OR REPLACE TABLE {table} AS {_ordered(model, 'SELECT * FROM _mart_next')}")
-                return Applied(int(expected), "whole", f"key {key} not one row each")
+            removed = con.execute(f"""DELETE FROM {table} AS t USING _mart_diff AS d
+                WHERE d._old_key = t."{key}" AND d._old_hash = hash({', '.join(f't."{c[0]}"' for c in columns)})
+                """).fetchall()[0][0]
+            added = con.execute(f"""INSERT INTO {table} {_ordered(model, f'SELECT {names} FROM _mart_diff WHERE _row_hash IS NOT NULL')}""").fetchall()[0][0]
+        rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
         return Applied(int(rows), "difference", removed=int(removed), added=int(added))
     finally:
-        con.execute("DROP TABLE IF EXISTS _mart_next")
         con.execute("DROP TABLE IF EXISTS _mart_diff")
-
-
-def _whole_from_next(con: duckdb.DuckDBPyConnection, model: str, reason: str) -> Applied:
-    with transaction(con):
-        con.execute(f"CREATE OR REPLACE TABLE gold.{model} AS {_ordered(model, 'SELECT * FROM _mart_next')}")
-    return Applied(int(con.execute(f"SELECT count(*) FROM gold.{model}").fetchall()[0][0]), "whole", reason)
 
 
 def fx_rates_path(settings: MartSettings) -> Path:
