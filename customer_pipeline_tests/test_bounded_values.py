@@ -10,6 +10,7 @@ import pytest
 from customer_pipeline.cli import main
 from customer_pipeline.ingest.formats import CALL_CENTER, KEY_MAX_LENGTH, POS_LOYALTY, POS_TRANSACTIONS
 from customer_pipeline.ingest.parsing import parse_csv, parse_jsonl
+from customer_pipeline.standardize import guards
 from customer_pipeline.standardize.guards import FIELD_LIMITS, FORMULA_START
 from customer_pipeline.standardize.person_records import INPUT_COLUMNS, standardize_person_records
 from customer_pipeline_tests import pg
@@ -38,6 +39,19 @@ def test_over_long_values_are_nulled_and_flagged():
     assert row["oversized_fields"] == "first_name,last_name,email" and row["city"] == "London"
     padded = standardize_person_records(_records(first_name_raw="Anna" + " " * 500), None, NOW).iloc[0]
     assert padded["first_name"] == "Anna" and pd.isna(padded["oversized_fields"])  # padding does not count
+
+
+@pytest.mark.parametrize("dtype", [object, "str"])
+def test_the_length_test_looks_at_long_values_only_and_agrees_with_the_rule(dtype):
+    """Over the limit: more characters than the limit both raw and after the whitespace collapse; a value
+    that is not text is measured as its text. The vectorised pre-test must not change who is flagged."""
+    values = ["x" * 5, "x" * 6, "x" * 3 + " " * 9, " ".join("abcdef"), None, "", "ﬀﬀ"]
+    if dtype is object:
+        values += [float("nan"), 1234567, 12]
+    got = guards._too_long(pd.Series(values, dtype=dtype), 5).tolist()
+    expected = [False, True, False, True, False, False, False] + ([False, True, False] if dtype is object else [])
+    assert got == expected
+    assert guards._too_long(pd.Series([None, None]), 5).tolist() == [False, False]
 
 
 def test_every_limit_is_documented():

@@ -58,7 +58,17 @@ def _too_long(values: pd.Series, limit: int) -> pd.Series:
         # only a long value pays for the whitespace collapse (padding does not count)
         return len(text) > limit and len(clean_text(text) or "") > limit
 
-    return values.map(over).astype(bool)
+    # only a value longer than the limit, or one that is not text, is looked at one by one (the lengths of
+    # a million values are one vectorised pass; `over` on each took 4.6 s of staging at 1M records)
+    try:
+        lengths = values.str.len()
+    except AttributeError:  # not a text column (nulls or numbers only)
+        return values.map(over).astype(bool)
+    look = lengths.gt(limit).fillna(False).astype(bool) | (values.notna() & lengths.isna())
+    out = pd.Series(False, index=values.index)
+    if look.any():
+        out[look] = values[look].map(over).astype(bool)
+    return out
 
 
 def bound_raw_values(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
