@@ -92,3 +92,18 @@ def test_splink_sessions_take_their_own_memory_limit(monkeypatch):
     monkeypatch.setenv("CUSTOMER_PIPELINE_SPLINK_MEMORY_LIMIT", "plenty")
     with pytest.raises(ValueError, match="CUSTOMER_PIPELINE_SPLINK_MEMORY_LIMIT='plenty'"):
         session_limit()
+
+
+def test_isin_answers_as_pandas_on_arrow_text_and_everything_else():
+    import pandas as pd
+
+    with duckdb.connect() as con:
+        frame = warehouse.read_df(con, "SELECT * FROM (VALUES ('a', 1), ('b', 2), (NULL, 3), ('c', 4)) t(k, n)")
+    keys = frame["k"]
+    assert isinstance(keys.array, pd.arrays.ArrowStringArray)  # what read_df gives: the case the helper speeds up
+    for wanted in ({"a", "c"}, ["b"], set(), pd.Series(["c", "x"], dtype="str"), {"a", None}, [1, "a"],
+                   pd.Series(["a", None], dtype="str")):
+        got = warehouse.isin(keys, wanted)
+        assert got.tolist() == keys.isin(wanted).tolist(), wanted
+        assert got.index.equals(keys.index) and got.dtype == bool
+    assert warehouse.isin(frame["n"], {2, 4}).tolist() == [False, True, False, True]

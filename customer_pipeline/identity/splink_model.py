@@ -18,6 +18,8 @@ from splink.blocking_rule_library import CustomRule
 from splink.internals.splink_dataframe import SplinkDataFrame
 from splink.comparison_library import CustomComparison
 
+from customer_pipeline.warehouse import read_df
+
 logger = logging.getLogger(__name__)
 
 UNIQUE_ID = "record_id"
@@ -258,7 +260,8 @@ def prepare(records: pd.DataFrame) -> pd.DataFrame:
     con = duckdb.connect()
     try:
         con.register("person_records", frame)
-        out = con.execute(_PREPARE_SQL.format(record_id_expr=record_id_expr, street_expr=_street_expr())).df()
+        # text through Arrow (`.df()` took 3.7 s more at 1M records)
+        out = read_df(con, _PREPARE_SQL.format(record_id_expr=record_id_expr, street_expr=_street_expr()))
     finally:
         con.close()
     groups = nickname_groups()

@@ -17,7 +17,7 @@ import duckdb
 import pandas as pd
 
 from customer_pipeline.standardize import person_records as pr
-from customer_pipeline.warehouse import table_exists, transaction
+from customer_pipeline.warehouse import read_df, table_exists, transaction
 
 TABLE = "staging.person_records"
 STATE_TABLE = "meta.staging_state"
@@ -115,7 +115,7 @@ def _stage(con: duckdb.DuckDBPyConnection, events: pd.DataFrame | None, now: dat
     state = {"standardiser_version": version, "email_events": events_fp, "hash_method": HASH_METHOD}
     total = con.execute("SELECT count(*) FROM _inputs").fetchall()[0][0]
     if reason:
-        source = con.execute("SELECT * FROM _inputs").df()
+        source = read_df(con, "SELECT * FROM _inputs")  # text through Arrow (`.df()`: 2.8 s more at 1M)
         records = _standardise(source, events, now)
         with transaction(con):
             _replace(con, records)
@@ -132,8 +132,8 @@ def _stage(con: duckdb.DuckDBPyConnection, events: pd.DataFrame | None, now: dat
             ON s.record_id = c.record_id AND s.{HASH_COLUMN} = c.{HASH_COLUMN}
         WHERE c.record_id IS NULL OR s.record_id IS NULL""")
     try:
-        source = con.execute(f"""SELECT c.* FROM _inputs c SEMI JOIN _staging_diff d
-            ON d.input_id = c.record_id AND d.input_hash = c.{HASH_COLUMN}""").df()
+        source = read_df(con, f"""SELECT c.* FROM _inputs c SEMI JOIN _staging_diff d
+            ON d.input_id = c.record_id AND d.input_hash = c.{HASH_COLUMN}""")
         stale = [r[0] for r in con.execute(
             "SELECT staged_id FROM _staging_diff WHERE staged_id IS NOT NULL").fetchall()]
     finally:
