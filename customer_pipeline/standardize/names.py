@@ -288,7 +288,7 @@ def standardize_names(first_raw: pd.Series, last_raw: pd.Series, full_raw: pd.Se
     codes, uniques = pd.factorize(text(first_raw) + sep + text(last_raw) + sep + text(full_raw))
     table = np.empty((len(uniques), len(NAME_COLUMNS)), dtype=object)
     if len(uniques):
-        table[:] = parallel_map(_standardize_packed, list(uniques), PARALLEL_MIN_NAMES)
+        table[:] = parallel_map(_standardize_packed, uniques.tolist(), PARALLEL_MIN_NAMES)
     picked = table[codes] if len(uniques) else np.empty((0, len(NAME_COLUMNS)), dtype=object)
     out = pd.DataFrame(picked, index=first_raw.index, columns=NAME_COLUMNS)
     out["name_swapped"] = out["name_swapped"].fillna(False).astype(bool)

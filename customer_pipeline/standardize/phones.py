@@ -106,7 +106,7 @@ def standardize_phones(raw: pd.Series, default_country: pd.Series | None = None)
     table[:] = _EMPTY
     if len(pairs):
         codes, uniques = pd.factorize(pairs["p"].str.replace("\x1f", " ", regex=False) + "\x1f" + pairs["c"].astype(str))
-        prepared = [safe_call(_prepared, *u.split("\x1f", 1)) for u in uniques]
+        prepared = [safe_call(_prepared, *u.split("\x1f", 1)) for u in uniques.tolist()]
         keys: dict[tuple, int] = {}
         key_of = np.empty(len(prepared) + 1, dtype=np.int64)
         for i, prep in enumerate(prepared):
