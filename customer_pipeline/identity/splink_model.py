@@ -18,8 +18,6 @@ from splink.blocking_rule_library import CustomRule
 from splink.internals.splink_dataframe import SplinkDataFrame
 from splink.comparison_library import CustomComparison
 
-from customer_pipeline.warehouse import read_df
-
 logger = logging.getLogger(__name__)
 
 UNIQUE_ID = "record_id"
@@ -260,8 +258,9 @@ def prepare(records: pd.DataFrame) -> pd.DataFrame:
     con = duckdb.connect()
     try:
         con.register("person_records", frame)
-        # text through Arrow (`.df()` took 3.7 s more at 1M records)
-        out = read_df(con, _PREPARE_SQL.format(record_id_expr=record_id_expr, street_expr=_street_expr()))
+        # `.df()`, not warehouse.read_df: 2.7 s faster at 1M records, but the Arrow-backed text it gives took
+        # the peak of the full 1M run from 3.96 to 4.35-4.40 GB (Splink's DuckDB reading the frame)
+        out = con.execute(_PREPARE_SQL.format(record_id_expr=record_id_expr, street_expr=_street_expr())).df()
     finally:
         con.close()
     groups = nickname_groups()

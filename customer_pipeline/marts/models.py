@@ -2,8 +2,9 @@
 
 A model file is one SELECT; `build` turns it into `gold.<table>`, swapped in within a transaction, and
 `build_by_difference` brings a large one up to date with the same SELECT by deleting and inserting only the rows
-that differ (the same table as `build`'s, without writing it whole). The files ship beside the package: the repository's `sql/` and `data/reference/` (source checkout, editable install),
-else the copies a wheel installs under `<prefix>/share/customer_pipeline/`.
+that differ (the same table as `build`'s, without writing it whole). The files ship beside the package: the
+repository's `sql/` and `data/reference/` (source checkout, editable install), else the copies a wheel installs
+under `<prefix>/share/customer_pipeline/`.
 """
 
 import sys
@@ -104,7 +105,8 @@ def build_by_difference(con: duckdb.DuckDBPyConnection, model: str, params: dict
             removed = con.execute(f"""DELETE FROM {table} AS t USING _mart_diff AS d
                 WHERE d._old_key = t."{key}" AND d._old_hash = hash({', '.join(f't."{c[0]}"' for c in columns)})
                 """).fetchall()[0][0]
-            added = con.execute(f"""INSERT INTO {table} {_ordered(model, f'SELECT {names} FROM _mart_diff WHERE _row_hash IS NOT NULL')}""").fetchall()[0][0]
+            arrived = f"SELECT {names} FROM _mart_diff WHERE _row_hash IS NOT NULL"
+            added = con.execute(f"INSERT INTO {table} {_ordered(model, arrived)}").fetchall()[0][0]
         rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
         return Applied(int(rows), "difference", removed=int(removed), added=int(added))
     finally:
