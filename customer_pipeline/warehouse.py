@@ -122,6 +122,7 @@ def isin(values: pd.Series, wanted) -> pd.Series:
 
     if not isinstance(values.array, pd.arrays.ArrowStringArray):
         return values.isin(wanted)
+
     def arrow(text: pd.arrays.ArrowStringArray) -> pa.Array:
         array = pa.array(text)
         return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array

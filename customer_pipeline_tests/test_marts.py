@@ -438,6 +438,12 @@ def test_assets_and_checks_materialise_with_metadata(warehouse_path, fx_csv, mon
     meta = {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert meta["customer_purchases"]["identified_revenue_share_pos"].value == round(22.40 / 74.90, 4)
     assert meta["customer_purchases"]["revenue_eur_shop"].value == 70.0
+    assert meta["customer_purchases"]["build"].value == "written whole (first build): 17 rows"
+    # materialised again on the same inputs: by difference, nothing written
+    again = dg.materialize(defs[:1], resources={"warehouse": WarehouseResource(path=str(warehouse_path))})
+    purchases = again.get_asset_materialization_events()[0].materialization.metadata
+    assert (purchases["rows_removed"].value, purchases["rows_added"].value) == (0, 0)
+    assert purchases["build"].value.startswith("by difference")
     assert "| About to sleep | 1 |" in meta["customer_rfm"]["segments"].value
     assert meta["market_basket"]["rules"].value == 2 and "| Coffee Beans | Mug | 3 |" in meta["market_basket"][
         "strongest_rules"].value

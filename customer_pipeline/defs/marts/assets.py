@@ -95,13 +95,19 @@ def _common(con: duckdb.DuckDBPyConnection, model: str, rows: int, seconds: floa
 
 
 def _build(warehouse: WarehouseResource, model: str, builder, metadata) -> dg.MaterializeResult:
-    """Run one model and describe it; `metadata(con)` adds the model's own figures."""
+    """Run one model and describe it; `metadata(con, settings)` adds the model's own figures."""
     settings = MartSettings.from_env()
     with warehouse.connect() as con:
         started = time.perf_counter()
-        rows = builder(con, settings)
+        built = builder(con, settings)
         seconds = time.perf_counter() - started
-        return dg.MaterializeResult(metadata={**_common(con, model, rows, seconds), **metadata(con, settings),
+        # a builder returns the rows it wrote, or how `models.build_by_difference` brought the table up to date
+        how = {}
+        if isinstance(built, models.Applied):
+            how = {"build": dg.MetadataValue.text(built.describe()),
+                   "rows_removed": dg.MetadataValue.int(built.removed), "rows_added": dg.MetadataValue.int(built.added)}
+            built = built.rows
+        return dg.MaterializeResult(metadata={**_common(con, model, built, seconds), **how, **metadata(con, settings),
                                               **_pictures(con, model)})
 
 
@@ -175,18 +181,10 @@ def _recommendations_metadata(con: duckdb.DuckDBPyConnection, settings: MartSett
           description="Every POS receipt line and shop order line tied to its golden customer, in the receipt "
                       f"currency and in {REPORTING_CURRENCY}; returns negative, anonymous receipts kept.")
 def customer_purchases(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    # brought up to date by difference: a new day's receipts rewrite a few hundred of millions of lines, not all
-    # of them; `run --full` writes it whole (customer_pipeline/marts/models.py, build_by_difference)
-    settings = MartSettings.from_env()
-    with warehouse.connect() as con:
-        started = time.perf_counter()
-        done = models.update_customer_purchases(con, settings, whole=full_refresh_asked(context))
-        seconds = time.perf_counter() - started
-        context.log.info(f"gold.customer_purchases {done.describe()}")
-        return dg.MaterializeResult(metadata={
-            **_common(con, models.PURCHASES, done.rows, seconds), "build": dg.MetadataValue.text(done.describe()),
-            "lines_removed": dg.MetadataValue.int(done.removed), "lines_added": dg.MetadataValue.int(done.added),
-            **_purchases_metadata(con, settings)})
+    # brought up to date by difference; `run --full` writes it whole (marts/models.py, build_by_difference)
+    return _build(warehouse, models.PURCHASES,
+                  lambda con, s: models.update_customer_purchases(con, s, whole=full_refresh_asked(context)),
+                  _purchases_metadata)
 
 
 @dg.asset(key=RFM_KEY, group_name=GROUP, kinds={"duckdb"}, deps=[PURCHASES_KEY], pool=WAREHOUSE_POOL,
